@@ -1,0 +1,47 @@
+"""CLI router: ``python -m pipeline <command> ...``. Commands live in pipeline/commands/."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pipeline.errors import PipelineError
+
+# Each module defines register(subparsers); order is the order of --help.
+COMMAND_MODULES = [
+    "pipeline.commands.scoring",   # classify, score-math
+    "pipeline.commands.artifacts", # score-squad, parse-log, contest-score
+    "pipeline.commands.data",      # data generate|import|prepare|stats|squad
+    "pipeline.commands.model",     # train, lora-params, npu-commands, convert
+    "pipeline.commands.runs",      # infer, evaluate, import, runs
+    "pipeline.commands.main_job",  # main (the README's end-to-end job)
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="LoRA fine-tuning workbench for MindSpore/MindFormers "
+                    "(2024 Ascend AI contest, topic 2).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

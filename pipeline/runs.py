@@ -1,0 +1,155 @@
+"""The run folder: results/<run-id>/, the contract between stages and the dashboard.
+
+    manifest.json          what produced the run (model, adapter, data, config,
+                           prompt template, versions, command, time)
+    tests_<task>.jsonl     the exact test rows the predictions answer, in order
+    predictions_<task>.npy contest-format predictions (prompt + continuation)
+    infer_<task>.jsonl     inference progress: one row per finished sample
+                           (index, continuation, seconds); lets a killed job resume
+    samples_<task>.jsonl   per-sample scored rows keyed by a stable id
+    metrics.json           summary: math, squad, trainable_ratio, score
+    train.log              MindFormers-format training log (train runs)
+    adapter/               adapter-only checkpoints (train runs)
+    job.json, job.log      background job status and output (dashboard jobs)
+
+Task is "math" or "squad". Rescoring reads tests + predictions only, never
+re-runs inference.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(os.environ.get("PIPELINE_RESULTS", REPO_ROOT / "results"))
+TASKS = ("math", "squad")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is a safe slug, so it can never point outside results/."""
+    if not _RUN_ID.match(run_id or ""):
+        raise PipelineError(
+            f"run id {run_id!r} is not allowed: use letters, digits, '-' and '_' "
+            "(1-100 characters, starting with a letter or digit)")
+    return run_id
+
+
+def run_dir(run_id: str, results: Path | None = None, create: bool = False) -> Path:
+    path = Path(results or RESULTS_DIR) / check_run_id(run_id)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    elif not path.is_dir():
+        raise PipelineError("no such run folder", path)
+    return path
+
+
+def resolve_run(ref: str, results: Path | None = None) -> Path:
+    """A run given as an id under results/ or as a path to a run folder."""
+    path = Path(ref)
+    if path.is_dir() and (path / "manifest.json").exists():
+        return path
+    return run_dir(ref, results)
+
+
+def list_runs(results: Path | None = None) -> list[Path]:
+    root = Path(results or RESULTS_DIR)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "manifest.json").is_file())
+
+
+def task_file(run: Path, kind: str, task: str) -> Path:
+    if task not in TASKS:
+        raise PipelineError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    ext = {"predictions": "npy", "tests": "jsonl", "infer": "jsonl", "samples": "jsonl"}[kind]
+    return run / f"{kind}_{task}.{ext}"
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def versions() -> dict:
+    """Versions of what matters for reproducing a run."""
+    from importlib import metadata
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("mindspore", "mindformers", "numpy", "gguf", "tokenizers", "jieba"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        from pipeline import __version__
+        out["pipeline"] = __version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON via a temp file + rename so a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=False)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError as exc:
+        raise PipelineError("file not found", path) from exc
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"not valid JSON (line {exc.lineno}: {exc.msg})", path) from exc
+
+
+def read_manifest(run: Path) -> dict:
+    return read_json(Path(run) / "manifest.json")
+
+
+def update_manifest(run: Path, **fields) -> dict:
+    """Merge fields into manifest.json (creating it), keeping what is there."""
+    path = Path(run) / "manifest.json"
+    manifest = read_json(path) if path.exists() else {
+        "run_id": Path(run).name, "created": now_iso(), "versions": versions()}
+    manifest.update(fields)
+    manifest["updated"] = now_iso()
+    write_json_atomic(path, manifest)
+    return manifest
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Read JSON Lines; a malformed line is an error naming file and line."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise PipelineError(f"line {line_no}: not valid JSON ({exc.msg})", path) from exc
+    except FileNotFoundError as exc:
+        raise PipelineError("file not found", path) from exc
+    return rows
+
+
+def write_jsonl(path: Path, rows) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
