@@ -1,0 +1,173 @@
+"""Answer rewriting for training targets: rounding and short step-by-step working.
+
+The phase-1 winners replaced the raw long-digit answers with short, learnable targets
+(contest_spec.md section 3). Everything here is a pure function of one row; the reference
+answer stays the last number after the last ``=`` (or the template's own place), so
+``pipeline.problems.reference_answer`` still reads a rewritten target.
+
+Working styles (``WORKING_STYLES``), each a few short lines so a row fits seq_length 256:
+- ``signs`` (add, sub, mul, div): the sign is settled first, then the operation on magnitudes:
+  ``-4204.22 + 2369.17 = -(4204.22 - 2369.17) = -1835.05``.
+- ``partial`` (mul): sign first, then one partial product per non-zero digit of the operand
+  with fewer non-zero digits (``* 400 = 2987992``), then their sum, then ``= answer``
+  (about 215 tokens with the minimal prompt: near the 256 limit, so overlong rows exist).
+- ``long`` (div): sign first, then the leading quotient digit bracketed by two products
+  (``1586.04 * 3 = 4758.12, 1586.04 * 4 = 6344.16``), then ``= answer``.
+"""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+
+from pipeline.problems import extract_operands, reference_answer
+
+WORKING_STYLES: dict[str, tuple[str, ...]] = {
+    "add": ("signs",), "sub": ("signs",), "mul": ("signs", "partial"), "div": ("signs", "long"),
+}
+# Wide enough to write an E+34 value in fixed point without rounding.
+_WIDE = Context(prec=200)
+
+
+def _plain(value: Decimal) -> str:
+    """Fixed-point text without exponent; ``-0`` printed as ``0``."""
+    text = format(value, "f")
+    return text[1:] if text.startswith("-") and value == 0 else text
+
+
+def round_answer(answer: str, decimals: int) -> str:
+    """``answer`` rounded half-up to ``decimals`` places, only if it has more than that.
+
+    ``"0.8746954463782105330487925430"`` -> ``"0.87"``; ``"58.0"`` and ``"3/4"`` unchanged;
+    ``"1.5E-19"`` -> ``"0.00"``; ``"-0.001"`` -> ``"0.00"`` (no negative zero).
+    Non-numbers are returned unchanged.
+    """
+    try:
+        value = Decimal(answer)
+    except InvalidOperation:
+        return answer
+    if not value.is_finite() or -value.as_tuple().exponent <= decimals:
+        return answer
+    quantum = Decimal(1).scaleb(-decimals)
+    return _plain(value.quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE))
+
+
+def replace_answer(solution: str, old: str, new: str) -> str:
+    """The solution with its last occurrence of ``old`` replaced by ``new``."""
+    at = solution.rfind(old)
+    return solution if at < 0 or old == new else solution[:at] + new + solution[at + len(old):]
+
+
+def round_solution(solution: str, type_name: str, decimals: int | None) -> str:
+    """The solution with its reference answer rounded (None: unchanged)."""
+    if decimals is None:
+        return solution
+    answer = reference_answer(solution, type_name)
+    return replace_answer(solution, answer, round_answer(answer, decimals))
+
+
+def _signed(negative: bool, inner: str) -> str:
+    return f"-({inner})" if negative else inner
+
+
+def work_add_sub(a: str, op: str, b: str, answer: str) -> str:
+    """``a op b = <sign and magnitude step> = answer`` for op in '+', '-'."""
+    x, y = Decimal(a), Decimal(b) if op == "+" else -Decimal(b)
+    ax, ay = abs(x), abs(y)
+    if (x < 0) == (y < 0) or x == 0 or y == 0:
+        negative = x < 0 or (x == 0 and y < 0)
+        step = _signed(negative, f"{_plain(ax)} + {_plain(ay)}")
+    else:
+        big, small, big_negative = (ax, ay, x < 0) if ax >= ay else (ay, ax, y < 0)
+        step = _signed(big_negative, f"{_plain(big)} - {_plain(small)}")
+    head = f"{a} {op} {b}"
+    return f"{head} = {answer}" if step == head else f"{head} = {step} = {answer}"
+
+
+def _sign_step(a: str, symbol: str, b: str) -> tuple[str, bool, Decimal, Decimal]:
+    x, y = Decimal(a), Decimal(b)
+    negative = (x < 0) != (y < 0) and x != 0 and y != 0
+    ax, ay = abs(x), abs(y)
+    return _signed(negative, f"{_plain(ax)} {symbol} {_plain(ay)}"), negative, ax, ay
+
+
+def work_mul_signs(a: str, b: str, answer: str) -> str:
+    step, _, _, _ = _sign_step(a, "*", b)
+    head = f"{a} * {b}"
+    return f"{head} = {answer}" if step == head else f"{head} = {step} = {answer}"
+
+
+def _place_values(value: Decimal) -> list[Decimal]:
+    """2455.65 -> [2000, 400, 50, 5, 0.6, 0.05] (non-zero digits only)."""
+    sign, digits, exponent = value.as_tuple()
+    out = []
+    for i, digit in enumerate(digits):
+        if digit:
+            out.append(Decimal((0, (digit,), exponent + len(digits) - 1 - i)))
+    return out
+
+
+def work_mul_partial(a: str, b: str, answer: str) -> str:
+    """Sign first, then partial products by the digits of the shorter operand, then the sum."""
+    step, _, ax, ay = _sign_step(a, "*", b)
+    whole, parts = (ax, ay) if len(_place_values(ay)) <= len(_place_values(ax)) else (ay, ax)
+    lines = [f"{a} * {b} = {step}"]
+    products = []
+    for part in _place_values(parts):
+        product = _WIDE.multiply(whole, part)
+        products.append(_plain(product.normalize(_WIDE)) if product else "0")
+        lines.append(f"* {_plain(part)} = {products[-1]}")
+    if len(products) > 1:
+        total = _WIDE.multiply(ax, ay)
+        lines.append(f"{' + '.join(products)} = {_plain(total.normalize(_WIDE))}")
+    lines.append(f"= {answer}")
+    return "\n".join(lines)
+
+
+def work_div_signs(a: str, b: str, answer: str) -> str:
+    step, _, _, _ = _sign_step(a, "/", b)
+    head = f"{a} / {b}"
+    return f"{head} = {answer}" if step == head else f"{head} = {step} = {answer}"
+
+
+def work_div_long(a: str, b: str, answer: str) -> str:
+    """Sign first, then bracket the leading quotient digit: |b| * d*10^e <= |a| < |b| * (d+1)*10^e."""
+    step, _, ax, ay = _sign_step(a, "/", b)
+    lines = [f"{a} / {b} = {step}"]
+    if ax:
+        quotient = _WIDE.divide(ax, ay)
+        exponent = quotient.adjusted()
+        lead = int(quotient.scaleb(-exponent, _WIDE))  # leading digit 1..9
+        low = Decimal(lead).scaleb(exponent)
+        high = Decimal(lead + 1).scaleb(exponent)
+        lines.append(f"{_plain(ay)} * {_plain(low)} = {_plain(_WIDE.multiply(ay, low).normalize(_WIDE))}, "
+                     f"{_plain(ay)} * {_plain(high)} = {_plain(_WIDE.multiply(ay, high).normalize(_WIDE))}")
+    lines.append(f"= {answer}")
+    return "\n".join(lines)
+
+
+def add_working(solution: str, problem: str, type_name: str, style: str) -> str:
+    """The solution rewritten with working in ``style``; answer taken from ``solution``.
+
+    Returns the solution unchanged when its problem's operands cannot be read.
+    Raises ValueError for a style the type does not have (recipes check this first).
+    """
+    if style not in WORKING_STYLES.get(type_name, ()):
+        raise ValueError(f"no working style {style!r} for type {type_name!r}")
+    ops = extract_operands(problem, type_name)
+    if not ops:
+        return solution
+    a, b = ops["a"], ops["b"]
+    answer = reference_answer(solution, type_name)
+    if type_name in ("add", "sub"):
+        return work_add_sub(a, "+" if type_name == "add" else "-", b, answer)
+    if type_name == "mul":
+        return (work_mul_partial if style == "partial" else work_mul_signs)(a, b, answer)
+    return (work_div_long if style == "long" else work_div_signs)(a, b, answer)
+
+
+def rewrite_target(problem: str, solution: str, type_name: str, decimals: int | None = None,
+                   working: str | None = None) -> str:
+    """The training target: rounded answer, then working (if a style is given)."""
+    target = round_solution(solution, type_name, decimals)
+    if working:
+        target = add_working(target, problem, type_name, working)
+    return target
