@@ -24,8 +24,8 @@ fi
 
 if [ "${SETUP_BROWSER:-1}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "[setup] installing Debian chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "[setup] installing Debian chromium (+ CJK and emoji fonts) for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null
   else
     echo "[setup] note: /usr/bin/chromium not found; browser tests will be skipped" >&2
   fi

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 
+from pathlib import Path
+
 from pipeline.commands import emit
+from pipeline.errors import PipelineError
 
 EPILOG = """examples:
   python -m pipeline data generate --n 800000 --seed 0 --out data/train.json
@@ -85,8 +88,17 @@ def cmd_stats(args) -> int:
 
 
 def cmd_squad(args) -> int:
-    from pipeline.data.squad import write_squad_eval
-    rows = write_squad_eval(args.out, limit=args.limit)
+    from pipeline.data.squad import squad_subset, write_squad_eval
+    from pipeline.runs import write_jsonl
+    if args.subset and args.limit:
+        raise PipelineError("give --limit (first N items) or --subset (a fixed spread of N), not both")
+    if args.subset:
+        items = squad_subset(args.subset, seed=args.seed)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_jsonl(Path(args.out), items)
+        rows = len(items)
+    else:
+        rows = write_squad_eval(args.out, limit=args.limit)
     emit({"path": args.out, "rows": rows}, args.json, lambda r: f"wrote {r['rows']} SQuAD items to {r['path']}")
     return 0
 
@@ -143,3 +155,6 @@ def register(subparsers) -> None:
     p = add("squad", cmd_squad, "write the contest's SQuAD eval set (2,067 items, contest prompt) as JSONL")
     p.add_argument("--out", required=True, help="output .jsonl path")
     p.add_argument("--limit", type=int, help="only the first N items")
+    p.add_argument("--subset", type=int,
+                   help="a fixed N-item spread over all articles (sha256 of seed:id; same on every machine)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --subset (default 0)")

@@ -1,0 +1,1 @@
+"""Streamlit dashboard over results/ (see app.py)."""

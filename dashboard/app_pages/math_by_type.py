@@ -1,0 +1,53 @@
+"""Math by type: baseline vs candidate per type, with intervals and exact McNemar tests."""
+import streamlit as st
+
+from dashboard import charts, data, derive
+from pipeline.problems import TYPES
+
+st.title("Math by type")
+base, cand = st.session_state.get("baseline"), st.session_state.get("candidate")
+rule = st.session_state.get("rule", "tolerance")
+if not base or not cand:
+    st.info("Pick a baseline and a candidate run in the sidebar.")
+    st.stop()
+table = data.paired_by_type(base, cand, rule)
+if table is None:
+    st.warning(f"`{base}` and `{cand}` need scored math samples (samples_math.jsonl) "
+               "over the same test ids: run Re-score.")
+    st.stop()
+
+order = [t for t in TYPES if t in set(table["type"])] + ["all"]
+total = table[table["type"] == "all"].iloc[0]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(f"baseline ({rule})", f"{total['base_acc']:.2%}")
+c2.metric(f"candidate ({rule})", f"{total['cand_acc']:.2%}", f"{total['diff']:+.2%}")
+c3.metric("paired samples", f"{int(total['n']):,}")
+c4.metric("McNemar p (all)", f"{total['p_value']:.3g}",
+          help=f"{int(total['base_only'])} rows only the baseline got right, "
+               f"{int(total['cand_only'])} only the candidate")
+st.altair_chart(charts.accuracy_by_type(table, base, cand, order), width="stretch")
+st.altair_chart(charts.paired_difference(table, order=order), width="stretch")
+st.caption("Exact McNemar test on the paired verdicts (scipy binomtest over the discordant pairs): "
+           "a gain is real when p is small, whatever the sample count.")
+st.dataframe(
+    table[["type", "n", "base_acc", "cand_acc", "diff", "base_only", "cand_only", "p_value"]],
+    hide_index=True, width="stretch",
+    column_config={"base_acc": st.column_config.NumberColumn("baseline", format="percent"),
+                   "cand_acc": st.column_config.NumberColumn("candidate", format="percent"),
+                   "diff": st.column_config.NumberColumn("difference", format="percent"),
+                   "base_only": "only baseline right", "cand_only": "only candidate right",
+                   "p_value": st.column_config.NumberColumn("McNemar p", format="%.4f")})
+
+st.subheader("By operand size and answer length")
+left, right = st.columns(2)
+for col, by, title, order_b in ((left, "operand_size", "operand digits", data.OPERAND_BUCKETS[1]),
+                                (right, "answer_len", "answer digits", data.ANSWER_BUCKETS[1])):
+    frame = derive.long_by_run({base: data.accuracy_by(base, rule, by),
+                                cand: data.accuracy_by(cand, rule, by)})
+    if not frame.empty:
+        col.altair_chart(charts.accuracy_by_bucket(frame, by, title, list(order_b)), width="stretch")
+
+st.subheader("Under each grading rule")
+rules = derive.rules_frame({base: data.metrics(base), cand: data.metrics(cand)})
+if not rules.empty:
+    st.altair_chart(charts.accuracy_by_rule(rules, list(data.RULES)), width="stretch")

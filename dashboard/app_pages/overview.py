@@ -1,0 +1,47 @@
+"""Overview: every run in one sortable table, scored under the selected rule."""
+import streamlit as st
+
+from dashboard import data, derive
+from pipeline import contest
+
+st.title("Runs")
+rule = st.session_state.get("rule", "tolerance")
+summaries = data.run_summaries()
+if not summaries:
+    st.info(f"No runs in `{data.results_dir()}` yet. Train, infer and evaluate one, or use Import.")
+    st.stop()
+
+board = data.leaderboard()
+table = derive.overview_table(summaries, rule, board["score"].tolist())
+st.caption(f"Math accuracy and score under the **{rule}** rule (change it in the sidebar). "
+           f"SQuAD gate: F1 and EM ≥ {contest.RETENTION:.0%} of the baseline's. Rank: where the score "
+           f"would place among the {len(board)} published phase-1 teams. Click a header to sort.")
+st.dataframe(
+    table, hide_index=True, width="stretch", key="overview_table",
+    column_config={
+        "run": st.column_config.TextColumn("run", pinned=True),
+        "trainable_ratio": st.column_config.NumberColumn("trainable ratio", format="%.3e"),
+        "math_acc": st.column_config.NumberColumn(f"math acc ({rule})", format="%.2f%%"),
+        "math_n": st.column_config.NumberColumn("math n", format="%d"),
+        "squad_f1": st.column_config.NumberColumn("SQuAD F1", format="%.2f"),
+        "squad_em": st.column_config.NumberColumn("SQuAD EM", format="%.2f"),
+        "gate": st.column_config.TextColumn("SQuAD gate"),
+        "score": st.column_config.NumberColumn("contest score", format="%.4f"),
+        "rank": st.column_config.NumberColumn("rank /20", format="%d"),
+    })
+
+base, cand = st.session_state.get("baseline"), st.session_state.get("candidate")
+st.subheader("Comparison")
+st.caption("Pick the baseline and candidate in the sidebar; every page uses them.")
+cols = st.columns(2)
+for col, label, run in ((cols[0], "Baseline", base), (cols[1], "Candidate", cand)):
+    row = table[table["run"] == run]
+    if row.empty:
+        continue
+    r = row.iloc[0]
+    with col.container(border=True):
+        st.markdown(f"**{label}: `{run}`** · {r['model']} · adapter {r['adapter']}")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("math accuracy", derive.fmt(r["math_acc"], ".2f", "%"))
+        m2.metric("contest score", derive.fmt(r["score"]))
+        m3.metric("SQuAD gate", r["gate"] or "—")

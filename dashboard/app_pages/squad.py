@@ -1,0 +1,46 @@
+"""SQuAD: F1/EM of each run against the 90% gate; per-sample losses against the baseline."""
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data
+from pipeline import contest
+
+st.title("SQuAD (original ability)")
+base, cand = st.session_state.get("baseline"), st.session_state.get("candidate")
+rows = []
+for run in data.run_ids():
+    squad = (data.metrics(run) or {}).get("squad") or {}
+    mf = squad.get("mindformers")
+    if mf:
+        rows += [{"run": run, "metric": "F1", "value": mf["f1"]},
+                 {"run": run, "metric": "EM", "value": mf["em"]}]
+if not rows:
+    st.info("No run has SQuAD metrics yet: infer SQuAD, then Re-score.")
+    st.stop()
+
+base_squad = ((data.metrics(base) or {}).get("squad") or {}).get("mindformers") if base else None
+if base_squad:
+    thresholds = {"F1": base_squad["f1"] * contest.RETENTION, "EM": base_squad["em"] * contest.RETENTION}
+    st.caption(f"Gate: {contest.RETENTION:.0%} of baseline `{base}` "
+               f"(F1 {base_squad['f1']:.2f}, EM {base_squad['em']:.2f}); MindFormers EmF1Metric.")
+else:
+    thresholds = {"F1": contest.SQUAD_F1_THRESHOLD, "EM": contest.SQUAD_EM_THRESHOLD}
+    st.caption("Gate: 90% of the contest's base Llama3-8B (F1 59.87, EM 44.17).")
+st.altair_chart(charts.squad_scores(pd.DataFrame(rows), thresholds))
+
+if not cand:
+    st.stop()
+st.subheader(f"Per sample: `{cand}` vs `{base}`")
+pair = data.squad_pair(cand, base) if base else None
+if pair is None:
+    st.info(f"`{cand}` has no samples_squad.jsonl.")
+    st.stop()
+lost = int((pair.get("f1_loss", pd.Series(dtype=float)) > 0).sum())
+st.caption(f"{len(pair):,} questions, largest F1 loss from the baseline first; "
+           f"{lost:,} lost F1.")
+st.dataframe(pair.head(500), hide_index=True, width="stretch",
+             column_config={"mf_f1": st.column_config.NumberColumn("F1", format="%.1f"),
+                            "mf_em": st.column_config.NumberColumn("EM", format="%.0f"),
+                            "base_f1": st.column_config.NumberColumn("base F1", format="%.1f"),
+                            "base_em": st.column_config.NumberColumn("base EM", format="%.0f"),
+                            "f1_loss": st.column_config.NumberColumn("F1 loss", format="%.1f")})

@@ -1,0 +1,42 @@
+"""Training: loss (raw and smoothed), learning rate and step time of several runs, overlaid."""
+import streamlit as st
+
+from dashboard import charts, data, derive
+
+st.title("Training")
+with_logs = [r for r in data.run_ids() if data.has_train_log(r)]
+if not with_logs:
+    st.info("No run has a train.log yet: train one from the sidebar, or import an NPU log.")
+    st.stop()
+preferred = [r for r in (st.session_state.get("candidate"), st.session_state.get("baseline"))
+             if r in with_logs]
+c1, c2, c3 = st.columns([3, 1, 1])
+chosen = c1.multiselect("Runs", with_logs, default=preferred or with_logs[:2], key="train_runs")
+weight = c2.slider("Smoothing", 0.0, 0.99, 0.8, 0.01, key="train_smooth")
+hide = c3.checkbox("Hide compile steps", value=True, key="train_hide",
+                   help="The first step of each session includes graph compilation.")
+frames, warnings = {}, []
+for run in chosen:
+    frame, warns = data.training(run)
+    frames[run] = frame
+    warnings += [f"`{run}`: {w}" for w in warns]
+curves, epochs = derive.training_long(frames, weight, hide)
+for w in warnings:
+    st.caption(f"⚠️ {w}")
+if curves.empty:
+    st.warning("No loss lines found in the selected logs.")
+    st.stop()
+
+left, right = st.columns(2)
+left.altair_chart(charts.training_curve(curves, "global_step", "loss", "global step", "loss",
+                                        smooth="loss_smooth", epochs=epochs), width="stretch")
+right.altair_chart(charts.training_curve(curves, "wall_min", "loss", "wall time (min)", "loss",
+                                         smooth="loss_smooth", epochs=epochs), width="stretch")
+left, right = st.columns(2)
+left.altair_chart(charts.training_curve(curves, "global_step", "lr", "global step", "learning rate",
+                                        epochs=epochs), width="stretch")
+right.altair_chart(charts.training_curve(curves, "global_step", "per_step_time_ms", "global step",
+                                         "step time (ms)", epochs=epochs), width="stretch")
+summary = curves.groupby("run").agg(steps=("global_step", "max"), final_loss=("loss", "last"),
+                                    minutes=("wall_min", "max"))
+st.dataframe(summary, width="stretch")

@@ -1,0 +1,145 @@
+"""Pure Altair chart builders: small aggregated frames in, alt.Chart out.
+
+No Streamlit and no file reading here; every builder is tested through
+.to_dict(). Builders take already-aggregated data (per type, per bucket, per
+step), never per-sample rows, so a 100k-sample run still draws a few dozen marks.
+"""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+PCT = alt.Axis(format="%")
+RUN_SCALE = alt.Scale(scheme="tableau10")
+
+
+def _grouped_bars(frame: pd.DataFrame, x: str, x_title: str, order: list[str] | None,
+                  value: str = "accuracy", low: str = "low", high: str = "high",
+                  title: str = "") -> alt.LayerChart:
+    """Bars of `value` per x, one bar per run side by side, with [low, high] error bars."""
+    base = alt.Chart(frame).encode(
+        x=alt.X(f"{x}:N", title=x_title, sort=order, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("run:N"),
+        color=alt.Color("run:N", scale=RUN_SCALE, legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("run:N"), alt.Tooltip(f"{x}:N"),
+                 alt.Tooltip(f"{value}:Q", format=".1%"), alt.Tooltip(f"{low}:Q", format=".1%"),
+                 alt.Tooltip(f"{high}:Q", format=".1%"), alt.Tooltip("n:Q")])
+    bars = base.mark_bar().encode(y=alt.Y(f"{value}:Q", title="accuracy", axis=PCT,
+                                          scale=alt.Scale(domain=[0, 1])))
+    whiskers = base.mark_rule(strokeWidth=1.5).encode(
+        y=alt.Y(f"{low}:Q"), y2=alt.Y2(f"{high}:Q"), color=alt.value("black"))
+    return alt.layer(bars, whiskers).properties(title=title, height=320)
+
+
+def accuracy_by_type(table: pd.DataFrame, baseline: str, candidate: str,
+                     order: list[str] | None = None) -> alt.LayerChart:
+    """Grouped bars: per-type accuracy of baseline vs candidate with Wilson 95% intervals.
+
+    table: stats.paired_table output (type, n, base_acc, base_low, base_high, cand_...).
+    """
+    long = pd.concat([
+        pd.DataFrame({"type": table["type"], "run": name, "n": table["n"],
+                      "accuracy": table[f"{side}_acc"], "low": table[f"{side}_low"],
+                      "high": table[f"{side}_high"]})
+        for side, name in (("base", baseline), ("cand", candidate))], ignore_index=True)
+    return _grouped_bars(long, "type", "problem type", order,
+                         title="Accuracy by type (bars: Wilson 95% interval)")
+
+
+def paired_difference(table: pd.DataFrame, alpha: float = 0.05,
+                      order: list[str] | None = None) -> alt.Chart:
+    """Candidate minus baseline accuracy per type, coloured by exact-McNemar significance."""
+    frame = table.assign(significant=(table["p_value"] < alpha).map(
+        {True: f"p < {alpha:g}", False: f"p ≥ {alpha:g}"}))
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("type:N", title="problem type", sort=order, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("diff:Q", title="candidate − baseline", axis=PCT),
+        color=alt.Color("significant:N", title="exact McNemar",
+                        scale=alt.Scale(domain=[f"p < {alpha:g}", f"p ≥ {alpha:g}"],
+                                        range=["#2e7d32", "#b0bec5"])),
+        tooltip=[alt.Tooltip("type:N"), alt.Tooltip("diff:Q", format="+.1%"),
+                 alt.Tooltip("p_value:Q", format=".4f"), alt.Tooltip("base_only:Q"),
+                 alt.Tooltip("cand_only:Q"), alt.Tooltip("n:Q")],
+    ).properties(title="Paired difference per type", height=260)
+
+
+def accuracy_by_bucket(frame: pd.DataFrame, by: str, title: str, order: list[str]) -> alt.LayerChart:
+    """Grouped bars per bucket (answer length, operand size); frame: run, by, accuracy, low, high, n."""
+    return _grouped_bars(frame, by, title, order, title=f"Accuracy by {title}")
+
+
+def accuracy_by_rule(frame: pd.DataFrame, order: list[str]) -> alt.LayerChart:
+    """Each grading rule side by side per run; frame: run, rule, accuracy, low, high, n."""
+    return _grouped_bars(frame, "rule", "grading rule", order, title="Accuracy under each rule")
+
+
+def squad_scores(frame: pd.DataFrame, thresholds: dict[str, float]) -> alt.HConcatChart:
+    """F1 and EM per run (bars) with the 90%-of-base threshold as a red line.
+
+    frame: run, metric ('F1'|'EM'), value (0..100); thresholds: {'F1': x, 'EM': y}.
+    """
+    charts = []
+    for metric in ("F1", "EM"):
+        part = frame[frame["metric"] == metric]
+        bars = alt.Chart(part).mark_bar().encode(
+            x=alt.X("run:N", title=None, sort=None, axis=alt.Axis(labelAngle=-30)),
+            y=alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color("run:N", scale=RUN_SCALE, legend=None),
+            tooltip=[alt.Tooltip("run:N"), alt.Tooltip("value:Q", format=".2f")])
+        layers = [bars]
+        if metric in thresholds and thresholds[metric] is not None:
+            line = pd.DataFrame({"threshold": [thresholds[metric]],
+                                 "label": [f"gate {thresholds[metric]:.2f}"]})
+            rule = alt.Chart(line).mark_rule(color="#c62828", strokeDash=[6, 3], strokeWidth=2)
+            layers += [rule.encode(y="threshold:Q", tooltip=["label:N"]),
+                       alt.Chart(line).mark_text(align="left", dx=4, dy=-6, color="#c62828")
+                       .encode(y="threshold:Q", text="label:N", x=alt.value(0))]
+        charts.append(alt.layer(*layers).properties(title=f"SQuAD {metric}", width=260, height=280))
+    return alt.hconcat(*charts)
+
+
+def training_curve(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str,
+                   smooth: str | None = None, epochs: pd.DataFrame | None = None,
+                   log_y: bool = False) -> alt.LayerChart:
+    """Lines per run of y against x; raw faint when a smoothed column is given; epoch starts as rules.
+
+    frame: run, x, y[, smooth]; epochs: run, x, epoch (first x of each epoch).
+    """
+    scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    color = alt.Color("run:N", scale=RUN_SCALE, legend=alt.Legend(orient="top"))
+    base = alt.Chart(frame).encode(x=alt.X(f"{x}:Q", title=x_title), color=color)
+    raw = base.mark_line(opacity=0.3 if smooth else 1.0, strokeWidth=1).encode(
+        y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
+        tooltip=[alt.Tooltip("run:N"), alt.Tooltip(f"{x}:Q", format=",.4~g"),
+                 alt.Tooltip(f"{y}:Q", format=".4~g")])
+    layers = [raw]
+    if smooth:
+        layers.append(base.mark_line(strokeWidth=2.2).encode(y=alt.Y(f"{smooth}:Q", scale=scale)))
+    if epochs is not None and not epochs.empty:
+        layers.append(alt.Chart(epochs).mark_rule(strokeDash=[3, 3], opacity=0.5).encode(
+            x=f"{x}:Q", color=color, tooltip=[alt.Tooltip("run:N"), alt.Tooltip("epoch:Q")]))
+    return alt.layer(*layers).properties(height=280).interactive(bind_y=False)
+
+
+def pareto(points: pd.DataFrame) -> alt.LayerChart:
+    """Accuracy vs trainable ratio (log x) for our runs and the leaderboard, Pareto front joined.
+
+    points: name, source ('ours'|'leaderboard'), ratio (>0), accuracy (0..1), score, front (bool).
+    """
+    points = points[points["ratio"] > 0]
+    x = alt.X("ratio:Q", title="trainable ratio (log)", scale=alt.Scale(type="log"))
+    y = alt.Y("accuracy:Q", title="math accuracy", axis=PCT)
+    dots = alt.Chart(points).mark_point(filled=True, size=90).encode(
+        x=x, y=y,
+        color=alt.Color("source:N", scale=alt.Scale(domain=["ours", "leaderboard"],
+                                                     range=["#d62728", "#1f77b4"])),
+        shape=alt.Shape("source:N"),
+        tooltip=[alt.Tooltip("name:N"), alt.Tooltip("source:N"),
+                 alt.Tooltip("accuracy:Q", format=".2%"), alt.Tooltip("ratio:Q", format=".3e"),
+                 alt.Tooltip("score:Q", format=".4f")])
+    front = alt.Chart(points[points["front"]]).mark_line(
+        interpolate="step-after", color="gray", strokeDash=[4, 2]).encode(x=x, y=y, order="ratio:Q")
+    labels = alt.Chart(points[points["source"] == "ours"]).mark_text(
+        align="left", dx=7, dy=-7, fontSize=11).encode(x=x, y=y, text="name:N")
+    return alt.layer(front, dots, labels).properties(
+        title="Accuracy vs trainable ratio (dashed: Pareto front)", height=380)

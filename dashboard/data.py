@@ -1,0 +1,307 @@
+"""Every file the dashboard reads, behind @st.cache_data keyed on (path, mtime).
+
+Public functions take run ids, stat the files they need and call a cached
+reader with (path, mtime_ns): a rerun that rewrites metrics.json or
+samples_math.jsonl changes the key, so the page shows it without a restart.
+Derived tables (paired statistics, buckets, joins) are cached on the same keys,
+so a warm page never touches the 100k-row frames it summarises.
+Job status (job.json, progress, log tail) is read uncached: it is live.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pipeline import contest, jobs, runs
+from pipeline.problems import TYPES
+from pipeline.scoring.stats import paired_table, wilson_interval
+
+RULES = ("contains", "exact", "rounded", "tolerance")
+ANSWER_BUCKETS = ([0, 2, 4, 8, 16, np.inf], ["1-2", "3-4", "5-8", "9-16", "17+"])
+OPERAND_BUCKETS = ([-1, 1, 2, 3, 4, np.inf], ["1", "2", "3", "4", "5+"])
+
+
+def results_dir() -> Path:
+    """The results folder: $PIPELINE_RESULTS (read now, so tests can point it), else results/."""
+    return Path(os.environ.get("PIPELINE_RESULTS") or runs.RESULTS_DIR)
+
+
+def run_path(run_id: str) -> Path:
+    return results_dir() / runs.check_run_id(run_id)
+
+
+def _key(path: Path) -> tuple[str, int]:
+    """(path, mtime_ns); mtime 0 for a missing file, so its later arrival changes the key."""
+    try:
+        return str(path), path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return str(path), 0
+
+
+def run_ids() -> list[str]:
+    """Run folders (those with a manifest.json), sorted by name."""
+    return [p.name for p in runs.list_runs(results_dir())]
+
+
+# --- raw readers (cached) ---
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _json(path: str, mtime: int) -> dict | None:
+    return runs.read_json(Path(path)) if mtime else None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _math_frame(path: str, mtime: int) -> pd.DataFrame | None:
+    if not mtime:
+        return None
+    frame = pd.DataFrame(runs.read_jsonl(Path(path)))
+    if frame.empty:
+        return None
+    verdicts = pd.DataFrame(frame.pop("verdicts").tolist(), index=frame.index)
+    for rule in verdicts.columns:
+        frame[f"ok_{rule}"] = verdicts[rule].fillna(False).astype(bool)
+    for col in ("extracted", "error_class", "output", "problem", "reference"):
+        if col not in frame:
+            frame[col] = None
+    frame["type"] = frame["type"].fillna("unknown").astype(str)
+    reference = frame["reference"].fillna("").astype(str)
+    frame["answer_digits"] = reference.str.count(r"\d")
+    # Largest operand in the problem, by digits of its integer part.
+    ints = frame["problem"].fillna("").astype(str).str.findall(r"(\d+)(?:\.\d+)?")
+    frame["operand_digits"] = [max((len(x) for x in xs), default=0) for xs in ints]
+    frame["answer_len"] = pd.cut(frame["answer_digits"], *ANSWER_BUCKETS).astype(str)
+    frame["operand_size"] = pd.cut(frame["operand_digits"], *OPERAND_BUCKETS).astype(str)
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _squad_frame(path: str, mtime: int) -> pd.DataFrame | None:
+    if not mtime:
+        return None
+    frame = pd.DataFrame(runs.read_jsonl(Path(path)))
+    return None if frame.empty else frame
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _train_frame(path: str, mtime: int) -> tuple[pd.DataFrame | None, list[str]]:
+    if not mtime:
+        return None, []
+    try:
+        from pipeline.logs import parse_log  # owned by the log-parser helper; imported lazily
+    except ImportError:
+        return None, ["pipeline.logs is not available: cannot parse train.log"]
+    parsed = parse_log(Path(path))
+    frame = pd.DataFrame(parsed.get("loss") or [])
+    if frame.empty:
+        return None, parsed.get("warnings", [])
+    # A resumed run logs some steps twice: keep the latest (the one the model continued from).
+    frame = frame.drop_duplicates("global_step", keep="last").sort_values("global_step")
+    if "time" in frame and frame["time"].notna().all():
+        stamps = pd.to_datetime(frame["time"])
+        frame["wall_s"] = (stamps - stamps.iloc[0]).dt.total_seconds()
+    else:
+        frame["wall_s"] = frame["per_step_time_ms"].fillna(0).cumsum() / 1000.0
+    frame["wall_min"] = frame["wall_s"] / 60.0
+    keep = ["global_step", "epoch", "step", "loss", "lr", "per_step_time_ms", "wall_s", "wall_min"]
+    return frame[[c for c in keep if c in frame]].reset_index(drop=True), parsed.get("warnings", [])
+
+
+# --- per run ---
+
+def manifest(run_id: str) -> dict:
+    return _json(*_key(run_path(run_id) / "manifest.json")) or {}
+
+
+def metrics(run_id: str) -> dict | None:
+    return _json(*_key(run_path(run_id) / "metrics.json"))
+
+
+def math_samples(run_id: str) -> pd.DataFrame | None:
+    return _math_frame(*_key(run_path(run_id) / "samples_math.jsonl"))
+
+
+def squad_samples(run_id: str) -> pd.DataFrame | None:
+    return _squad_frame(*_key(run_path(run_id) / "samples_squad.jsonl"))
+
+
+def training(run_id: str) -> tuple[pd.DataFrame | None, list[str]]:
+    """Loss points (one per global step) and the parser's warnings; (None, []) without a log."""
+    return _train_frame(*_key(run_path(run_id) / "train.log"))
+
+
+def has_train_log(run_id: str) -> bool:
+    return (run_path(run_id) / "train.log").exists()
+
+
+# --- derived tables (cached on the files' keys) ---
+
+def _math_key(run_id: str) -> tuple[str, int]:
+    return _key(run_path(run_id) / "samples_math.jsonl")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _paired(base_key, cand_key, rule: str) -> pd.DataFrame | None:
+    base, cand = _math_frame(*base_key), _math_frame(*cand_key)
+    col = f"ok_{rule}"
+    if base is None or cand is None or col not in base or col not in cand:
+        return None
+    joined = cand[["id", "type", col]].merge(base[["id", col]], on="id", suffixes=("_c", "_b"))
+    if joined.empty:
+        return None
+    joined = joined.rename(columns={f"{col}_b": "base", f"{col}_c": "cand"})
+    table = paired_table(joined, group="type")
+    rank = {t: i for i, t in enumerate((*TYPES, "all"))}  # the contest's type order, "all" last
+    return table.sort_values("type", key=lambda s: s.map(lambda t: rank.get(t, len(rank) - 1.5)),
+                             kind="stable").reset_index(drop=True)
+
+
+def paired_by_type(baseline: str, candidate: str, rule: str) -> pd.DataFrame | None:
+    """Per-type paired comparison (stats.paired_table) over test ids both runs answered."""
+    return _paired(_math_key(baseline), _math_key(candidate), rule)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _bucket(key, rule: str, by: str) -> pd.DataFrame | None:
+    frame = _math_frame(*key)
+    if frame is None or f"ok_{rule}" not in frame:
+        return None
+    grouped = frame.groupby(by, sort=False)[f"ok_{rule}"].agg(["sum", "count"]).reset_index()
+    grouped.columns = [by, "correct", "n"]
+    grouped["accuracy"] = grouped["correct"] / grouped["n"]
+    grouped["low"], grouped["high"] = wilson_interval(grouped["correct"].to_numpy(),
+                                                      grouped["n"].to_numpy())
+    return grouped
+
+
+def accuracy_by(run_id: str, rule: str, by: str) -> pd.DataFrame | None:
+    """Accuracy with Wilson bounds per value of `by` ('answer_len' or 'operand_size')."""
+    return _bucket(_math_key(run_id), rule, by)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _error_rows(base_key, cand_key) -> pd.DataFrame | None:
+    cand = _math_frame(*cand_key)
+    if cand is None:
+        return None
+    base = _math_frame(*base_key) if base_key else None
+    if base is None:
+        return cand
+    ok_cols = [c for c in base.columns if c.startswith("ok_")]
+    renamed = base[["id", *ok_cols]].rename(columns={c: f"base_{c}" for c in ok_cols})
+    return cand.merge(renamed, on="id", how="left")
+
+
+def error_rows(candidate: str, baseline: str | None) -> pd.DataFrame | None:
+    """Candidate's samples with the baseline's verdicts as base_ok_<rule> columns."""
+    return _error_rows(_math_key(baseline) if baseline else None, _math_key(candidate))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _squad_pair(base_key, cand_key) -> pd.DataFrame | None:
+    cand = _squad_frame(*cand_key)
+    base = _squad_frame(*base_key)
+    if cand is None:
+        return None
+    cols = ["id", "question", "gold", "prediction", "mf_f1", "mf_em"]
+    out = cand[cols].copy()
+    if base is not None:
+        out = out.merge(base[["id", "prediction", "mf_f1", "mf_em"]].rename(columns={
+            "prediction": "base_prediction", "mf_f1": "base_f1", "mf_em": "base_em"}),
+            on="id", how="left")
+        out["f1_loss"] = out["base_f1"] - out["mf_f1"]
+        out = out.sort_values("f1_loss", ascending=False, kind="stable")[
+            ["id", "question", "gold", "prediction", "base_prediction", "f1_loss", "mf_f1",
+             "base_f1", "mf_em", "base_em"]]
+    return out.reset_index(drop=True)
+
+
+def squad_pair(candidate: str, baseline: str) -> pd.DataFrame | None:
+    """Candidate's SQuAD rows beside the baseline's, largest F1 loss first."""
+    return _squad_pair(_key(run_path(baseline) / "samples_squad.jsonl"),
+                       _key(run_path(candidate) / "samples_squad.jsonl"))
+
+
+# --- across runs ---
+
+def run_summaries() -> list[dict]:
+    """One dict per run: {run_id, manifest, metrics} (both small, cached)."""
+    return [{"run_id": r, "manifest": manifest(r), "metrics": metrics(r)} for r in run_ids()]
+
+
+@st.cache_data(show_spinner=False)
+def _leaderboard(path: str, mtime: int) -> pd.DataFrame:
+    return pd.DataFrame([e.__dict__ for e in contest.load_leaderboard(Path(path))])
+
+
+def leaderboard() -> pd.DataFrame:
+    """The 20 published phase-1 teams (rank, team, accuracy 0..1, ratio, score, lora, ...)."""
+    return _leaderboard(*_key(contest.LEADERBOARD_CSV))
+
+
+def preset_configs() -> list[str]:
+    """Training presets the train job can start from (configs/*.yaml, repo-relative)."""
+    return sorted(str(p.relative_to(runs.REPO_ROOT)) for p in (runs.REPO_ROOT / "configs").glob("*.yaml"))
+
+
+# --- live job state (never cached) ---
+
+def job_state(run_dir: Path) -> dict | None:
+    """{job, alive, progress, log} for a run folder's background job, or None."""
+    job = jobs.read_job(run_dir)
+    if job is None:
+        return None
+    return {"job": job, "alive": job.get("status") == "running",
+            "progress": jobs.read_progress(run_dir), "log": jobs.tail(run_dir, 30)}
+
+
+def all_jobs() -> list[tuple[str, dict]]:
+    """(folder name, job.json) for every folder under results/ with a job, newest first."""
+    root = results_dir()
+    found = []
+    if root.is_dir():
+        for path in root.iterdir():
+            if (path / jobs.JOB_FILE).is_file():
+                job = jobs.read_job(path)
+                if job:
+                    found.append((path.name, job))
+    return sorted(found, key=lambda item: item[1].get("started") or "", reverse=True)
+
+
+# --- import staging (the Import page) ---
+
+UPLOADS = "_uploads"  # under results/; not a valid run id, so never listed as a run
+
+
+def stage_upload(run_name: str, filename: str, payload: bytes) -> Path:
+    """Save an uploaded file to results/_uploads/<run>/<name> for the importer to read."""
+    folder = results_dir() / UPLOADS / runs.check_run_id(run_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(filename).name
+    path.write_bytes(payload)
+    return path
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _preview_predictions(path: str, mtime: int) -> dict:
+    from pipeline.npy import load_predictions  # the safe loader: never unpickles arbitrary objects
+    texts = load_predictions(Path(path))
+    return {"count": len(texts), "head": texts[:3]}
+
+
+def preview_predictions(path: Path) -> dict:
+    """{count, head} of a prediction .npy read with the restricted unpickler.
+
+    Raises PipelineError for a missing, corrupt or unsafe file (one that names
+    any global beyond numpy's array machinery).
+    """
+    return _preview_predictions(*_key(Path(path)))
+
+
+def preview_tests(path: Path) -> dict:
+    """{count, head} of a JSON Lines test file; PipelineError naming a bad line."""
+    rows = runs.read_jsonl(Path(path))
+    return {"count": len(rows), "head": rows[:3]}

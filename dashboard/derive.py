@@ -1,0 +1,229 @@
+"""Pure table transforms for the pages: no Streamlit, no file reading, tested directly.
+
+Pages call these to shape what data.py loaded: the overview table, error-case
+filters, answer highlighting, loss smoothing, the LoRA what-if and the Pareto front.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import pandas as pd
+
+from pipeline import contest
+
+# LoRA parameters per layer per rank for Llama3-8B (contest_spec.md section 1):
+# rank * (in + out) with hidden 4096, 8 KV heads x 128, FFN 14336.
+LLAMA3_8B_LAYERS = 32
+LLAMA3_8B_LORA_PER_RANK = {"wq": 8192, "wk": 5120, "wv": 5120, "wo": 8192,
+                           "w1": 18432, "w2": 18432, "w3": 18432}
+PAIR_FILTERS = ("all rows", "baseline right, candidate wrong", "baseline wrong, candidate right")
+
+
+def adapter_label(adapter: dict | None) -> str:
+    """'r8 a16 wq,wv' for a LoRA adapter, 'none' without one."""
+    if not adapter:
+        return "none"
+    alpha = adapter.get("alpha")
+    parts = [f"r{adapter.get('rank', '?')}"]
+    if alpha is not None:
+        parts.append(f"a{alpha:g}")
+    parts.append(",".join(adapter.get("targets") or []) or "?")
+    return " ".join(parts)
+
+
+def overview_table(summaries: list[dict], rule: str, leaderboard_scores: list[float]) -> pd.DataFrame:
+    """One row per run for the overview: accuracy, score and rank under `rule`.
+
+    summaries: [{run_id, manifest, metrics}] as data.run_summaries() returns.
+    The score is recomputed from the rule's accuracy and the run's trainable ratio
+    (contest.contest_score), so switching the rule re-ranks the runs.
+    """
+    rows = []
+    for item in summaries:
+        man, met = item["manifest"] or {}, item["metrics"] or {}
+        adapter = man.get("adapter")
+        math = (met.get("math") or {}).get("rules", {}).get(rule) if met.get("math") else None
+        squad = met.get("squad") or {}
+        gate = squad.get("gate") or {}
+        ratio = met.get("trainable_ratio")
+        accuracy = math["accuracy"] if math else None
+        score = contest.contest_score(accuracy, ratio) if accuracy is not None and ratio is not None \
+            else None
+        rows.append({
+            "run": item["run_id"], "kind": man.get("kind"),
+            "model": (man.get("model") or {}).get("name"),
+            "adapter": adapter_label(adapter), "trainable_ratio": ratio,
+            "math_acc": None if accuracy is None else 100.0 * accuracy,
+            "math_n": math["total"] if math else None,
+            "squad_f1": (squad.get("mindformers") or {}).get("f1"),
+            "squad_em": (squad.get("mindformers") or {}).get("em"),
+            "gate": None if not gate else ("✅ pass" if gate.get("pass") else "❌ fail"),
+            "score": score,
+            "rank": None if score is None else 1 + sum(1 for s in leaderboard_scores if s >= score),
+        })
+    return pd.DataFrame(rows)
+
+
+def filter_errors(frame: pd.DataFrame, rule: str, types: list[str] | None = None,
+                  verdict: str = "wrong", pair: str = PAIR_FILTERS[0],
+                  classes: list[str] | None = None, text: str = "") -> pd.DataFrame:
+    """Rows of the error-case table that pass every filter.
+
+    verdict: 'wrong' | 'right' | 'any' under `rule`; pair: one of PAIR_FILTERS
+    (needs base_ok_<rule>; rows without a baseline verdict drop out of the
+    paired filters); classes: error classes ('correct' matches rows with none);
+    text: case-insensitive substring of problem, output, reference or extracted.
+    """
+    ok = frame[f"ok_{rule}"]
+    mask = pd.Series(True, index=frame.index)
+    if types:
+        mask &= frame["type"].isin(types)
+    if verdict == "wrong":
+        mask &= ~ok
+    elif verdict == "right":
+        mask &= ok
+    if pair != PAIR_FILTERS[0]:
+        base = frame.get(f"base_ok_{rule}")
+        if base is None:
+            return frame.iloc[0:0]
+        known = base.notna()
+        base = base.astype("boolean").fillna(False).astype(bool)
+        mask &= known & ((base & ~ok) if pair == PAIR_FILTERS[1] else (~base & ok))
+    if classes:
+        cls = frame["error_class"].fillna("correct")
+        mask &= cls.isin(classes)
+    if text:
+        needle = text.lower()
+        hit = pd.Series(False, index=frame.index)
+        for col in ("problem", "output", "reference", "extracted"):
+            hit |= frame[col].fillna("").astype(str).str.lower().str.contains(needle, regex=False)
+        mask &= hit
+    return frame[mask]
+
+
+def as_text(value) -> str:
+    """A cell as text: '' for None/NaN (pandas turns a missing string into NaN)."""
+    return value if isinstance(value, str) else ""
+
+
+def mark_answer(text: str | None, answer: str | None, left: str = "【", right: str = "】") -> str:
+    """The text with the last occurrence of the extracted answer wrapped in markers."""
+    text, answer = as_text(text), as_text(answer)
+    if not answer or answer not in text:
+        return text
+    at = text.rfind(answer)
+    return text[:at] + left + answer + right + text[at + len(answer):]
+
+
+def highlight_html(text: str | None, answer: str | None) -> str:
+    """HTML-escaped text with the answer in <mark>, safe to render with unsafe_allow_html."""
+    marked = mark_answer(text, answer, "\x00", "\x01")
+    return html.escape(marked).replace("\x00", "<mark>").replace("\x01", "</mark>")
+
+
+def ema(values: pd.Series, weight: float) -> pd.Series:
+    """TensorBoard-style smoothing: s_t = weight * s_{t-1} + (1 - weight) * x_t, debiased."""
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
+    x = values.astype(float).to_numpy()
+    out = np.empty_like(x)
+    acc, norm = 0.0, 0.0
+    for i, v in enumerate(x):
+        acc = weight * acc + (1.0 - weight) * v
+        norm = weight * norm + (1.0 - weight)
+        out[i] = acc / norm
+    return pd.Series(out, index=values.index)
+
+
+def llama3_lora_params(rank: int, targets: list[str]) -> int:
+    """Trainable parameters of LoRA on Llama3-8B: 32 layers x rank x sum(in + out).
+
+    r8 on wq,wv gives 3,407,872 (the contest baseline). Raises ValueError for an
+    unknown target or a rank below 1.
+    """
+    unknown = sorted(set(targets) - set(LLAMA3_8B_LORA_PER_RANK))
+    if unknown:
+        raise ValueError(f"unknown target module(s) {unknown}; choose from {list(LLAMA3_8B_LORA_PER_RANK)}")
+    if rank < 1:
+        raise ValueError(f"rank must be >= 1, got {rank}")
+    return LLAMA3_8B_LAYERS * rank * sum(LLAMA3_8B_LORA_PER_RANK[t] for t in set(targets))
+
+
+def what_if(rank: int, targets: list[str], accuracy: float, leaderboard_scores: list[float]) -> dict:
+    """{params, ratio, score, rank} for a Llama3-8B LoRA shape at a given accuracy (0..1)."""
+    params = llama3_lora_params(rank, targets)
+    ratio = contest.trainable_ratio(params)
+    score = contest.contest_score(accuracy, ratio)
+    return {"params": params, "ratio": ratio, "score": score,
+            "rank": 1 + sum(1 for s in leaderboard_scores if s >= score)}
+
+
+def pareto_front(points: pd.DataFrame, x: str = "ratio", y: str = "accuracy") -> pd.Series:
+    """Boolean mask of points no other point beats (lower x and higher-or-equal y)."""
+    order = points.sort_values([x, y], ascending=[True, False]).index
+    best, mask = -np.inf, pd.Series(False, index=points.index)
+    for idx in order:
+        if points.at[idx, y] > best:
+            mask[idx] = True
+            best = points.at[idx, y]
+    return mask
+
+
+def safe_run_name(text: str) -> str:
+    """A run-id slug from free text ('My run #2' -> 'My-run-2')."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text.strip()).strip("-_")
+    return slug[:100]
+
+
+def fmt(value, spec: str = ".4f", suffix: str = "") -> str:
+    """A number formatted for a metric tile; '—' for None or NaN."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    return f"{value:{spec}}{suffix}"
+
+
+def long_by_run(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Stack per-run tables into one with a 'run' column (for grouped charts)."""
+    parts = [t.assign(run=name) for name, t in tables.items() if t is not None]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def rules_frame(metrics_by_run: dict[str, dict | None]) -> pd.DataFrame:
+    """run, rule, accuracy, correct, n, low, high from each run's metrics.json math rules."""
+    from pipeline.scoring.stats import wilson_interval
+    rows = []
+    for run, met in metrics_by_run.items():
+        for rule, val in (((met or {}).get("math") or {}).get("rules") or {}).items():
+            rows.append({"run": run, "rule": rule, "accuracy": val["accuracy"],
+                         "correct": val["correct"], "n": val["total"]})
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["low"], frame["high"] = wilson_interval(frame["correct"].to_numpy(), frame["n"].to_numpy())
+    return frame
+
+
+def training_long(frames: dict[str, pd.DataFrame], weight: float,
+                  hide_compile: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(curves, epoch starts) for the training charts from per-run loss frames.
+
+    curves: run, global_step, wall_min, loss, loss_smooth, lr, per_step_time_ms; a
+    step more than 5x its run's median step time (graph compilation) gets NaN
+    step time when hide_compile. epochs: run, global_step, wall_min, epoch at each
+    epoch's first step (after the first).
+    """
+    parts, marks = [], []
+    for run, frame in frames.items():
+        if frame is None or frame.empty:
+            continue
+        part = frame.assign(run=run, loss_smooth=ema(frame["loss"], weight))
+        if hide_compile and part["per_step_time_ms"].notna().any():
+            median = part["per_step_time_ms"].median()
+            part.loc[part["per_step_time_ms"] > 5 * median, "per_step_time_ms"] = np.nan
+        parts.append(part)
+        starts = part[part["epoch"].ne(part["epoch"].shift())].iloc[1:]
+        marks.append(starts[["run", "global_step", "wall_min", "epoch"]])
+    if not parts:
+        return pd.DataFrame(), pd.DataFrame()
+    return pd.concat(parts, ignore_index=True), pd.concat(marks, ignore_index=True)

@@ -1,0 +1,264 @@
+"""Detached background jobs for the dashboard: one per run folder at a time.
+
+    start(run_dir, argv)  spawns a supervisor in a new session (so it survives the
+                          page and the Streamlit server) and returns job.json's dict.
+    read_job(run_dir)     job.json, with a vanished process reported as failed.
+    is_alive(run_dir)     the job is still running.
+    tail(run_dir)         the last lines of job.log.
+    stop(run_dir)         SIGTERM to the job's process group.
+
+The supervisor (``python -m pipeline.jobs --run-dir R -- argv...``) runs the
+command with stdout+stderr into <run>/job.log and PIPELINE_PROGRESS_FILE set to
+<run>/progress.json, then writes the final status into <run>/job.json:
+{pid, status running|done|failed, command, started, ended, returncode, error}.
+A failed job keeps its log; `error` is the CLI's "error: ..." line, or the last
+line of output. A file lock (job.log.lock) makes check-then-start atomic, so a
+double click can never start the same job twice.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.runs import REPO_ROOT, now_iso, read_json, write_json_atomic
+
+JOB_FILE, LOG_FILE, LOCK_FILE, PROGRESS_FILE = "job.json", "job.log", "job.log.lock", "progress.json"
+
+
+# --- the commands the dashboard starts (one place to change if the CLI changes) ---
+
+def pipeline_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline", *[str(a) for a in args]]
+
+
+def evaluate_argv(run: Path, baseline: Path | None = None) -> list[str]:
+    argv = pipeline_argv("evaluate", "--run", run)
+    return argv + ["--baseline", str(baseline)] if baseline else argv
+
+
+def infer_argv(run: Path, task: str) -> list[str]:
+    return pipeline_argv("infer", "--run", run, "--task", task)
+
+
+def write_train_config(preset: Path, out: Path, rank: int | None = None, alpha: float | None = None,
+                       targets: list[str] | None = None) -> Path:
+    """Copy a preset YAML to `out` with the LoRA overrides applied (None keeps the preset's).
+
+    `train` takes its LoRA shape from the config, so overrides travel as a config
+    file kept in the new run's folder (a record of what was asked for).
+    Raises PipelineError if the preset is unreadable or has no `lora` section.
+    """
+    import yaml
+    try:
+        config = yaml.safe_load(Path(preset).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PipelineError(f"cannot read preset ({exc})", preset) from exc
+    if not isinstance(config, dict) or not isinstance(config.get("lora"), dict):
+        raise PipelineError("preset has no 'lora' section", preset)
+    for key, value in (("rank", rank), ("alpha", alpha), ("targets", targets)):
+        if value is not None:
+            config["lora"][key] = list(value) if key == "targets" else value
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"# {preset} with dashboard overrides\n" + yaml.safe_dump(config, sort_keys=False),
+                   encoding="utf-8")
+    return out
+
+
+def train_argv(config: str | Path, run_name: str, max_steps: int | None = None,
+               results: Path | None = None) -> list[str]:
+    argv = pipeline_argv("train", "--config", config, "--run", run_name)
+    if max_steps is not None:
+        argv += ["--max-steps", str(int(max_steps))]
+    if results is not None:
+        argv += ["--results", str(results)]
+    return argv
+
+
+def import_argv(run_name: str, predictions: Path, tests: Path, train_log: Path | None = None,
+                eval_log: Path | None = None) -> list[str]:
+    argv = pipeline_argv("import", "--name", run_name, "--predictions", predictions, "--tests", tests)
+    if train_log:
+        argv += ["--train-log", str(train_log)]
+    if eval_log:
+        argv += ["--eval-log", str(eval_log)]
+    return argv
+
+
+# --- job state ---
+
+def _pid_alive(pid: int | None) -> bool:
+    """True for a live, non-zombie process (a zombie has finished its work)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def read_job(run_dir) -> dict | None:
+    """job.json of the run, or None if no job ever ran there.
+
+    A job still marked running whose process is gone (killed, machine restarted)
+    is reported as failed, so the page never waits on it forever.
+    """
+    path = Path(run_dir) / JOB_FILE
+    if not path.exists():
+        return None
+    try:
+        job = read_json(path)
+    except PipelineError:
+        return None  # mid-write by another process; the next poll reads it
+    if job.get("status") == "running" and not _pid_alive(job.get("pid")):
+        job = {**job, "status": "failed",
+               "error": job.get("error") or "the job process ended without reporting (killed?)"}
+    return job
+
+
+def is_alive(run_dir) -> bool:
+    job = read_job(run_dir)
+    return bool(job and job.get("status") == "running")
+
+
+def tail(run_dir, lines: int = 40) -> str:
+    """The last `lines` lines of job.log ('' if there is none)."""
+    path = Path(run_dir) / LOG_FILE
+    if not path.exists():
+        return ""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return "".join(deque(fh, maxlen=lines))
+
+
+def read_progress(run_dir) -> dict | None:
+    path = Path(run_dir) / PROGRESS_FILE
+    try:
+        return read_json(path) if path.exists() else None
+    except PipelineError:
+        return None
+
+
+@contextmanager
+def _locked(run_dir: Path):
+    with open(run_dir / LOCK_FILE, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    # The supervisor is our child: wait on it in a thread so it never lingers as a zombie.
+    threading.Thread(target=proc.wait, daemon=True).start()
+
+
+def start(run_dir, argv: list[str], env: dict | None = None) -> dict:
+    """Start `argv` as a detached job of `run_dir` (created if missing).
+
+    Returns the job dict written to job.json (status "running").
+    Raises PipelineError if a job of this run folder is still running.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(run_dir):
+        current = read_job(run_dir)
+        if current and current.get("status") == "running":
+            raise PipelineError(f"a job is already running (pid {current.get('pid')}): "
+                                f"{current.get('command')}", run_dir)
+        for name in (LOG_FILE, PROGRESS_FILE):
+            (run_dir / name).unlink(missing_ok=True)
+        child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
+                     "PIPELINE_PROGRESS_FILE": str(run_dir / PROGRESS_FILE)}
+        pythonpath = child_env.get("PYTHONPATH", "")
+        child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), pythonpath) if p)
+        supervisor = [sys.executable, "-m", "pipeline.jobs", "--run-dir", str(run_dir), "--",
+                      *map(str, argv)]
+        proc = subprocess.Popen(supervisor, cwd=REPO_ROOT, env=child_env, start_new_session=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        _reap(proc)
+        # Written under the lock: the supervisor records its outcome only after this.
+        job = {"pid": proc.pid, "status": "running", "command": shlex.join(map(str, argv)),
+               "argv": [str(a) for a in argv], "started": now_iso(), "ended": None,
+               "returncode": None, "error": None}
+        write_json_atomic(run_dir / JOB_FILE, job)
+    return job
+
+
+def stop(run_dir) -> bool:
+    """Send SIGTERM to a running job's process group; False if nothing was running."""
+    job = read_job(run_dir)
+    if not job or job.get("status") != "running":
+        return False
+    try:
+        os.killpg(job["pid"], signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _error_line(log_text: str) -> str | None:
+    """The CLI's one-line 'error: ...' if printed, else the last non-empty line."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line
+    return lines[-1] if lines else None
+
+
+def supervise(run_dir: Path, argv: list[str]) -> int:
+    """Run argv with output into job.log, then record the outcome in job.json."""
+    with open(run_dir / LOG_FILE, "ab") as log:
+        log.write(f"$ {shlex.join(argv)}\n".encode())
+        log.flush()
+        try:
+            child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
+        except OSError as exc:
+            returncode, error = 127, f"cannot start {argv[0]}: {exc.strerror}"
+        else:
+            # Forward SIGTERM (stop()) to the command so it can clean up.
+            signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+            returncode, error = child.wait(), None
+    if returncode != 0 and error is None:
+        error = _error_line(tail(run_dir, 60)) or f"exited with code {returncode}"
+    with _locked(run_dir):
+        path = run_dir / JOB_FILE
+        job = read_json(path) if path.exists() else {"command": shlex.join(argv)}
+        job.update(pid=os.getpid(), status="done" if returncode == 0 else "failed",
+                   ended=now_iso(), returncode=returncode, error=error if returncode else None)
+        write_json_atomic(path, job)
+    return returncode
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.jobs",
+                                     description="Job supervisor (started by pipeline.jobs.start).")
+    parser.add_argument("--run-dir", required=True, type=Path)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command given after --")
+    return supervise(args.run_dir, command)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

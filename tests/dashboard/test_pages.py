@@ -1,0 +1,188 @@
+"""Every page under Streamlit's AppTest, against the fixture runs (copied to tmp_path).
+
+Expected numbers are recomputed here straight from the fixture files, not from
+the dashboard's own code paths.
+"""
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipeline import jobs
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "runs"
+APP = str(REPO / "dashboard" / "app.py")
+BASE, CAND, IMPORTED = "smollm2-base", "smollm2-lora-r8", "npu-llama3-r8"
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    path = tmp_path / "results"
+    shutil.copytree(FIXTURES, path)
+    monkeypatch.setenv("PIPELINE_RESULTS", str(path))
+    return path
+
+
+def rows(results, run, name="samples_math.jsonl"):
+    return [json.loads(line) for line in (results / run / name).read_text().splitlines()]
+
+
+def app_on(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def test_overview_table_and_rule_switch(results):
+    at = app_on()
+    table = at.dataframe[0].value.set_index("run")
+    assert set(table.index) == {BASE, CAND, IMPORTED}
+    met = json.loads((results / CAND / "metrics.json").read_text())
+    assert table.loc[CAND, "math_acc"] == pytest.approx(100 * met["math"]["rules"]["tolerance"]["accuracy"])
+    assert table.loc[CAND, "score"] == pytest.approx(met["score"])
+    assert table.loc[CAND, "adapter"] == "r8 a16 wq,wv"
+    assert "fail" in table.loc[IMPORTED, "gate"] and "pass" in table.loc[CAND, "gate"]
+    # Defaults: the baseline run and the fine-tuned run.
+    assert at.session_state["baseline"] == BASE and at.session_state["candidate"] == CAND
+    at.sidebar.selectbox(key="rule").select("contains").run()
+    table = at.dataframe[0].value.set_index("run")
+    contains = met["math"]["rules"]["contains"]["accuracy"]
+    assert table.loc[CAND, "math_acc"] == pytest.approx(100 * contains)
+    assert table.loc[CAND, "score"] == pytest.approx((1 - met["trainable_ratio"]) * 0.3 + contains * 0.7)
+
+
+def test_selection_is_kept_across_pages(results):
+    at = app_on()
+    at.sidebar.selectbox(key="candidate").select(IMPORTED).run()
+    at.switch_page("app_pages/score.py").run()
+    assert at.session_state["candidate"] == IMPORTED
+    assert at.sidebar.selectbox(key="candidate").value == IMPORTED
+    assert any(IMPORTED in m.label for m in at.metric)
+
+
+def test_math_by_type_paired_counts(results):
+    at = app_on("math_by_type")
+    base = {r["id"]: r["verdicts"]["tolerance"] for r in rows(results, BASE)}
+    cand = {r["id"]: (r["verdicts"]["tolerance"], r["type"]) for r in rows(results, CAND)}
+    table = at.dataframe[0].value.set_index("type")
+    for t in ("add", "div", "all"):
+        ids = [i for i, (_, ty) in cand.items() if t == "all" or ty == t]
+        only_base = sum(base[i] and not cand[i][0] for i in ids)
+        only_cand = sum(cand[i][0] and not base[i] for i in ids)
+        assert (table.loc[t, "n"], table.loc[t, "base_only"], table.loc[t, "cand_only"]) == \
+            (len(ids), only_base, only_cand)
+    assert len(at.get("vega_lite_chart")) >= 4  # by type, difference, two buckets, rules
+    assert table.index[-1] == "all" and table.index[0] == "add"  # contest type order
+
+
+def test_error_cases_filters(results):
+    at = app_on("error_cases")
+    cand = rows(results, CAND)
+    base = {r["id"]: r["verdicts"]["tolerance"] for r in rows(results, BASE)}
+    wrong = [r for r in cand if not r["verdicts"]["tolerance"]]
+    assert f"**{len(wrong)}** of {len(cand)}" in at.markdown[0].value
+    at.selectbox(key="err_pair").select("baseline right, candidate wrong").run()
+    regressed = [r for r in wrong if base[r["id"]]]
+    assert f"**{len(regressed)}** of" in at.markdown[0].value
+    shown = at.dataframe[0].value
+    assert sorted(shown["id"]) == sorted(r["id"] for r in regressed)
+    at.selectbox(key="err_pair").select("all rows").run()
+    at.selectbox(key="err_verdict").select("any").run()
+    at.text_input(key="err_text").input("平方根").run()
+    sqrt_rows = [r for r in cand if "平方根" in r["problem"]]
+    assert f"**{len(sqrt_rows)}** of" in at.markdown[0].value
+    assert set(at.dataframe[0].value["type"]) == {"sqrt"}
+
+
+def test_squad_sorted_by_loss_from_baseline(results):
+    at = app_on("squad")
+    table = at.dataframe[0].value
+    base = {r["id"]: r["mf_f1"] for r in rows(results, BASE, "samples_squad.jsonl")}
+    cand = {r["id"]: r["mf_f1"] for r in rows(results, CAND, "samples_squad.jsonl")}
+    worst = max(base[i] - cand[i] for i in cand)
+    assert table["f1_loss"].iloc[0] == pytest.approx(worst)
+    assert list(table["f1_loss"]) == sorted(table["f1_loss"], reverse=True)
+    assert len(table) == len(cand)
+
+
+def test_training_dedups_resumed_steps(results):
+    at = app_on("training")
+    summary = at.dataframe[0].value
+    assert summary.loc[CAND, "steps"] == 30  # 2 epochs x 15 steps; 16-20 were logged twice
+    assert any("repeated global step" in c.value for c in at.caption)
+    at.multiselect(key="train_runs").select(IMPORTED).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value.index) == {CAND, IMPORTED}
+
+
+def test_score_what_if(results):
+    at = app_on("score")
+    values = {m.label: m.value for m in at.metric}
+    assert values["trainable params"] == "3,407,872"  # the contest baseline: r8 on wq,wv
+    at.number_input(key="wi_rank").set_value(16).run()
+    at.multiselect(key="wi_targets").select("wk").select("wo").run()
+    values = {m.label: m.value for m in at.metric}
+    assert values["trainable params"] == "13,631,488"  # r16 q,k,v,o in the contest logs
+
+
+def test_import_previews_safely_and_refuses_unsafe_pickles(results, tmp_path):
+    at = app_on("import_run")
+    at.radio(key="imp_mode").set_value("Paths on this machine").run()
+    at.text_input(key="imp_path_predictions").input(str(results / CAND / "predictions_math.npy")).run()
+    at.text_input(key="imp_path_tests").input(str(results / CAND / "tests_math.jsonl")).run()
+    assert any("96 predictions read safely" in s.value for s in at.success)
+    assert not at.button(key="imp_go").disabled
+    evil = tmp_path / "evil.npy"
+    from collections import OrderedDict
+    arr = np.empty(1, dtype=object)
+    arr[0] = OrderedDict(text_generation_text=["x"])  # a global outside numpy's machinery
+    np.save(evil, arr, allow_pickle=True)
+    at.text_input(key="imp_path_predictions").input(str(evil)).run()
+    assert any("refusing to load" in e.value for e in at.error)
+    assert at.button(key="imp_go").disabled
+
+
+def wait_done(run_dir, timeout=60):
+    deadline = time.monotonic() + timeout
+    while jobs.is_alive(run_dir):
+        assert time.monotonic() < deadline, "job did not end"
+        time.sleep(0.1)
+
+
+def test_sidebar_job_disables_buttons_and_shows_failure(results):
+    run = results / CAND
+    jobs.start(run, [sys.executable, "-c", "import time; time.sleep(20)"])
+    try:
+        at = app_on()
+        assert at.sidebar.button(key="job_eval").disabled
+        assert at.sidebar.button(key="job_math").disabled
+    finally:
+        jobs.stop(run)
+        wait_done(run)
+    jobs.start(run, [sys.executable, "-c", "import sys; print('working'); print('error: boom'); sys.exit(2)"])
+    wait_done(run)
+    at = app_on()
+    assert not at.sidebar.button(key="job_eval").disabled
+    assert any("error: boom" in e.value for e in at.sidebar.error)
+    assert any("working" in c.value for c in at.sidebar.code)  # the log is kept and shown
+
+
+def test_sidebar_rescore_button_starts_a_job(results):
+    at = app_on()
+    at.sidebar.button(key="job_eval").click().run()
+    job = json.loads((results / CAND / "job.json").read_text())
+    assert job["argv"][1:5] == ["-m", "pipeline", "evaluate", "--run"]
+    assert job["argv"][5] == str(results / CAND)
+    assert job["argv"][6:] == ["--baseline", str(results / BASE)]  # the sidebar's baseline
+    wait_done(results / CAND)

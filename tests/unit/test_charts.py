@@ -1,0 +1,93 @@
+"""Chart builders checked through their Vega-Lite dicts (.to_dict())."""
+import pandas as pd
+import pytest
+
+from dashboard import charts
+from pipeline.scoring.stats import paired_table
+
+
+@pytest.fixture
+def table():
+    frame = pd.DataFrame({"type": ["add"] * 4 + ["mul"] * 6,
+                          "base": [True, False, False, False] + [True] * 6,
+                          "cand": [True] * 4 + [True, True, True, False, False, False]})
+    return paired_table(frame)
+
+
+def layer_data(spec, i, datasets=None):
+    """Rows of layer i: inline values, or the named dataset Altair hoisted them into."""
+    layer = spec["layer"][i]
+    data = layer.get("data") or spec.get("data")
+    if "values" in data:
+        return data["values"]
+    return (datasets or spec["datasets"])[data["name"]]
+
+
+def test_accuracy_by_type_groups_runs_with_wilson_whiskers(table):
+    spec = charts.accuracy_by_type(table, "base", "cand", ["add", "mul", "all"]).to_dict()
+    bars, whiskers = spec["layer"]
+    assert bars["mark"]["type"] == "bar" and whiskers["mark"]["type"] == "rule"
+    assert bars["encoding"]["xOffset"]["field"] == "run"
+    assert bars["encoding"]["x"]["sort"] == ["add", "mul", "all"]
+    assert whiskers["encoding"]["y"]["field"] == "low" and whiskers["encoding"]["y2"]["field"] == "high"
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert len(rows) == 6  # 3 groups x 2 runs: aggregated, never per-sample
+    add_cand = next(r for r in rows if r["type"] == "add" and r["run"] == "cand")
+    assert add_cand["accuracy"] == 1.0 and add_cand["low"] < 1.0 == add_cand["high"]
+
+
+def test_paired_difference_colours_significance(table):
+    spec = charts.paired_difference(table, alpha=0.3).to_dict()
+    rows = spec["datasets"][spec["data"]["name"]]
+    label = {r["type"]: r["significant"] for r in rows}
+    assert label["add"] == "p < 0.3"     # p = 0.25
+    assert label["all"] == "p ≥ 0.3"     # 3 vs 3 discordant: p = 1
+    assert spec["encoding"]["y"]["field"] == "diff"
+
+
+def test_squad_scores_draws_threshold_lines():
+    frame = pd.DataFrame({"run": ["a", "a", "b", "b"], "metric": ["F1", "EM", "F1", "EM"],
+                          "value": [60.0, 45.0, 50.0, 30.0]})
+    spec = charts.squad_scores(frame, {"F1": 53.88, "EM": 39.75}).to_dict()
+    assert len(spec["hconcat"]) == 2
+    f1 = spec["hconcat"][0]
+    rule_layer = f1["layer"][1]
+    assert rule_layer["mark"]["type"] == "rule"
+    assert layer_data(f1, 1, spec["datasets"])[0]["threshold"] == 53.88
+    assert f1["title"] == "SQuAD F1"
+
+
+def test_training_curve_layers_raw_smooth_and_epochs():
+    curves = pd.DataFrame({"run": ["r"] * 4, "global_step": [1, 2, 3, 4],
+                           "loss": [2.0, 1.5, 1.2, 1.0], "loss_smooth": [2.0, 1.8, 1.6, 1.4]})
+    epochs = pd.DataFrame({"run": ["r"], "global_step": [3], "epoch": [2]})
+    spec = charts.training_curve(curves, "global_step", "loss", "step", "loss",
+                                 smooth="loss_smooth", epochs=epochs).to_dict()
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert marks == ["line", "line", "rule"]
+    assert spec["layer"][0]["mark"]["opacity"] == 0.3
+    assert spec["layer"][1]["encoding"]["y"]["field"] == "loss_smooth"
+    no_smooth = charts.training_curve(curves, "global_step", "loss", "s", "l").to_dict()
+    assert [layer["mark"]["type"] for layer in no_smooth["layer"]] == ["line"]
+
+
+def test_pareto_log_x_and_front_only_line():
+    points = pd.DataFrame({"name": ["a", "b", "c", "zero"], "source": ["ours", "leaderboard", "leaderboard", "ours"],
+                           "ratio": [1e-4, 1e-3, 2e-3, 0.0], "accuracy": [0.5, 0.7, 0.6, 0.3],
+                           "score": [0.6, 0.7, 0.6, 0.5], "front": [True, True, False, True]})
+    spec = charts.pareto(points).to_dict()
+    front, dots, labels = spec["layer"]
+    assert dots["encoding"]["x"]["scale"]["type"] == "log"
+    assert sorted(r["name"] for r in layer_data(spec, 0)) == ["a", "b"]   # the front line
+    assert sorted(r["name"] for r in layer_data(spec, 1)) == ["a", "b", "c"]  # ratio 0 has no log x
+    assert [r["name"] for r in layer_data(spec, 2)] == ["a"]              # labels: our runs
+
+
+def test_accuracy_by_rule_and_bucket_share_the_grouped_layout():
+    frame = pd.DataFrame({"run": ["a", "b"], "rule": ["exact", "exact"], "accuracy": [0.5, 0.6],
+                          "low": [0.4, 0.5], "high": [0.6, 0.7], "n": [10, 10]})
+    spec = charts.accuracy_by_rule(frame, ["contains", "exact"]).to_dict()
+    assert spec["layer"][0]["encoding"]["x"]["field"] == "rule"
+    bucket = frame.rename(columns={"rule": "answer_len"})
+    spec = charts.accuracy_by_bucket(bucket, "answer_len", "answer digits", ["1-2"]).to_dict()
+    assert spec["title"] == "Accuracy by answer digits"
