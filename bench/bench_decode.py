@@ -1,0 +1,144 @@
+"""Benchmark: greedy decoding tokens/s, ours (MindSpore, KV cache) vs transformers' generate().
+
+    python bench/bench_decode.py            # batch 1 and 8, 64-token prompts, 32 new tokens
+    python bench/bench_decode.py --quick    # 16 new tokens, one timed pass
+    python bench/bench_decode.py --batch-sizes 1 4 8 16 --new-tokens 64
+
+Same SmolLM2-135M GGUF on both sides (ours from the converted MindFormers weights, the peer
+through transformers' GGUF loader, float32, its own KV cache), same prompt token ids (left
+padded), same machine, one process, run one after the other. Both generate exactly
+--new-tokens tokens per row (end-of-sequence suppressed), so tokens/s compare like for like.
+The first call of each shape is an untimed warm-up (our graph compile, the peer's first-call
+overhead). Also reports whether the two agree token for token at batch 1.
+Peer reference on a 2-vCPU EPYC (shared/MINDFORMERS_CPU.md): ~14 tok/s at batch 1, ~48 at 8.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.model.tokenizer import PAD_ID, load_tokenizer, smollm2_gguf_path  # noqa: E402
+
+PRESET = Path(__file__).resolve().parent.parent / "configs" / "smollm2_135m_lora_cpu.yaml"
+PROBLEMS = ["计算 4204.22 + -2369.17 等于多少？", "计算 5073.46 / -1586.04 等于多少？",
+            "当 x = 4.03 时，求函数 y = 57x^54 的值", "解方程 -37x + 12 = 0",
+            "求以下数据的平均值：[12, 55, 3, 97, 41]", "计算 812.50 的 3 次方？",
+            "一个长方形的长为 37 厘米，宽为 12 厘米，请计算其面积。", "计算 -93.07 * 4417.61 等于多少？"]
+
+
+def make_prompts(n: int, length: int) -> list[list[int]]:
+    """n token-id prompts of exactly `length` tokens: math problems, cut or repeated."""
+    tok = load_tokenizer()
+    out = []
+    for i in range(n):
+        text = "\n\n".join(PROBLEMS[(i + j) % len(PROBLEMS)] for j in range(8)) + "\n\n### Response:"
+        ids = tok.encode(text, add_special_tokens=False).ids
+        while len(ids) < length:
+            ids = ids + ids
+        out.append(ids[-length:])
+    return out
+
+
+def bench_ours(prompts, batch_sizes, new_tokens, repeats):
+    from pipeline.decode import GreedyDecoder
+    from pipeline.model.build import model_weights, setup_context
+    from pipeline.model.presets import load_preset
+    setup_context()
+    weights, cfg = model_weights(load_preset(PRESET))
+    results, first_row = {}, None
+    for bs in batch_sizes:
+        decoder = GreedyDecoder(weights, cfg, batch_size=bs, max_len=len(prompts[0]) + new_tokens)
+        batch = prompts[:bs]
+        began = time.perf_counter()
+        decoder.generate(batch, new_tokens, min_new_tokens=new_tokens)       # compile
+        compile_s = time.perf_counter() - began
+        best = None
+        for _ in range(repeats):
+            began = time.perf_counter()
+            gens = decoder.generate(batch, new_tokens, min_new_tokens=new_tokens)
+            elapsed = time.perf_counter() - began
+            best = elapsed if best is None else min(best, elapsed)
+        if bs == 1:
+            first_row = gens[0].tokens
+        results[bs] = {"tok_s": bs * new_tokens / best, "seconds": best, "warmup_s": compile_s}
+        del decoder
+    return results, first_row
+
+
+def bench_transformers(prompts, batch_sizes, new_tokens, repeats):
+    import torch
+    from transformers import AutoModelForCausalLM
+    gguf = smollm2_gguf_path()
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                 dtype=torch.float32)
+    model.eval()
+    results, first_row = {}, None
+    for bs in batch_sizes:
+        ids = torch.tensor(prompts[:bs])     # equal lengths: no padding needed
+        mask = torch.ones_like(ids)
+        kwargs = dict(attention_mask=mask, do_sample=False, max_new_tokens=new_tokens,
+                      min_new_tokens=new_tokens, pad_token_id=PAD_ID, use_cache=True)
+        with torch.inference_mode():
+            began = time.perf_counter()
+            model.generate(ids, **kwargs)
+            warm = time.perf_counter() - began
+            best = None
+            for _ in range(repeats):
+                began = time.perf_counter()
+                out = model.generate(ids, **kwargs)
+                elapsed = time.perf_counter() - began
+                best = elapsed if best is None else min(best, elapsed)
+        if bs == 1:
+            first_row = out[0, ids.shape[1]:].tolist()
+        results[bs] = {"tok_s": bs * new_tokens / best, "seconds": best, "warmup_s": warm,
+                       "threads": torch.get_num_threads()}
+    return results, first_row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="16 new tokens, one timed pass")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--prompt-tokens", type=int, default=64)
+    parser.add_argument("--new-tokens", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--skip-peer", action="store_true", help="only our decoder")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    new_tokens = args.new_tokens or (16 if args.quick else 32)
+    repeats = args.repeats or (1 if args.quick else 2)
+    prompts = make_prompts(max(args.batch_sizes), args.prompt_tokens)
+
+    ours, ours_row = bench_ours(prompts, args.batch_sizes, new_tokens, repeats)
+    peer, peer_row = ({}, None) if args.skip_peer else bench_transformers(
+        prompts, args.batch_sizes, new_tokens, repeats)
+    report = {"prompt_tokens": args.prompt_tokens, "new_tokens": new_tokens, "repeats": repeats,
+              "ours": ours, "transformers": peer,
+              "ratio": {bs: ours[bs]["tok_s"] / peer[bs]["tok_s"] for bs in peer},
+              "same_tokens_batch1": None if peer_row is None or ours_row is None
+              else ours_row == peer_row}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"greedy decoding, {args.prompt_tokens}-token prompts, {new_tokens} new tokens "
+          f"(best of {repeats})")
+    print(f"{'batch':>5}  {'ours tok/s':>10}  {'transformers':>12}  {'ratio':>6}  {'our warm-up s':>13}")
+    for bs in args.batch_sizes:
+        mine, p = ours[bs]["tok_s"], peer.get(bs)
+        theirs = "-" if p is None else f"{p['tok_s']:.1f}"
+        ratio = "-" if p is None else f"{mine / p['tok_s']:.2f}"
+        print(f"{bs:>5}  {mine:>10.1f}  {theirs:>12}  {ratio:>6}  {ours[bs]['warmup_s']:>13.1f}")
+    if report["same_tokens_batch1"] is not None:
+        print(f"batch-1 tokens identical to transformers: {report['same_tokens_batch1']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""Batched greedy decoding for a MindFormers Llama on CPU, with our own key/value cache.
+
+Why our own: MindFormers' ``generate()`` needs the ArgMaxExt kernel and its ``use_past`` cache
+needs ApplyRotaryPosEmb / ReshapeAndCache / PagedAttention, none of which exist on CPU
+(shared/MINDFORMERS_CPU.md). Without a cache every new token re-reads the whole prefix.
+
+The network here is the MindFormers legacy Llama forward (models/llama/) rebuilt from its own
+weights with plain MindSpore ops: RMSNorm, rotate-half RoPE, grouped-query attention with an
+additive -10000 mask, SiLU-gated MLP, tied or separate output head (RMSNorm weights and the
+attention scale folded into the next matmul: same values up to float rounding, fewer kernels).
+Greedy tokens match MindFormers' full-recompute forward and transformers' generate() on the
+same GGUF (tests/integration/test_decode.py, bench/bench_decode.py). One graph-mode cell serves
+both prefill (S prompt tokens) and decode (S = 1); its shapes are static, so graph mode compiles
+once per (prompt bucket, attention span) for prefill and once per span for the one-token step.
+
+Layout. Prompts are left-padded to a bucket length P, so every row writes its next key/value
+into the same cache slot; each row's RoPE positions start at 0 on its first real token, so a
+row decodes exactly as it would alone. The cache is a Parameter per layer of shape
+[batch, kv_heads, max_len, head_dim], updated in place with ScatterNdUpdate; attention reads
+only the first `span` slots a batch can fill (its bucket + max_new_tokens).
+
+Entry point: ``GreedyDecoder(weights, cfg).generate(prompt_ids, max_new_tokens=...)``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import MISSING, dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+
+MASK_VALUE = -10000.0   # what MindFormers' LowerTriangularMaskWithDynamic adds to masked scores
+DEFAULT_BUCKET = 32     # prompt lengths are rounded up to this, so graphs are reused
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """The shape of a Llama, named as pipeline.model.build's cfg names it."""
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    eps: float = 1e-5
+    rope_theta: float = 10000.0
+    tie_embeddings: bool = True
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @classmethod
+    def from_any(cls, cfg) -> "DecoderConfig":
+        """From a mapping or any object with these attributes (build.model_weights' cfg).
+
+        Raises PipelineError naming the first missing field.
+        """
+        if isinstance(cfg, cls):
+            return cfg
+        get = (lambda k: cfg[k]) if isinstance(cfg, Mapping) else (lambda k: getattr(cfg, k))
+        values = {}
+        for name, field in cls.__dataclass_fields__.items():
+            try:
+                values[name] = get(name)
+            except (KeyError, AttributeError):
+                if field.default is MISSING:
+                    raise PipelineError(f"model config has no field {name!r}") from None
+        return cls(**values)
+
+
+@dataclass
+class Generation:
+    """One finished row: the new token ids (stop token excluded), why it stopped, and the
+    wall seconds from its batch's start until it stopped (graph compile time excluded)."""
+    tokens: list[int]
+    stop_reason: str   # "eos" (a stop id was produced) or "length" (max_new_tokens reached)
+    seconds: float
+
+
+def config_from_mindformers(config) -> DecoderConfig:
+    """DecoderConfig from a mindformers LlamaConfig (used to mirror a built model)."""
+    kv = config.n_kv_heads or config.num_heads
+    return DecoderConfig(
+        hidden=config.hidden_size, layers=config.num_layers, heads=config.num_heads, kv_heads=kv,
+        ffn=config.intermediate_size, vocab=config.vocab_size, eps=config.rms_norm_eps,
+        rope_theta=config.theta, tie_embeddings=bool(getattr(config, "tie_word_embeddings", False)),
+        pad_id=config.pad_token_id, bos_id=config.bos_token_id, eos_id=config.eos_token_id)
+
+
+def weights_from_model(model) -> dict[str, np.ndarray]:
+    """{MindFormers parameter name: float32 array} of a built LlamaForCausalLM (no LoRA)."""
+    return {name: p.asnumpy().astype(np.float32) for name, p in model.parameters_and_names()}
+
+
+def _weight(weights: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    try:
+        return np.ascontiguousarray(np.asarray(weights[name], dtype=np.float32))
+    except KeyError:
+        raise PipelineError(f"weights have no tensor {name!r} (expected MindFormers names, "
+                            "LoRA merged)") from None
+
+
+def rope_tables(cfg: DecoderConfig, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos, sin [max_len, head_dim] exactly as MindFormers' FreqsMgr builds them (float32)."""
+    hd = cfg.head_dim
+    base = np.arange(0, hd, 2)[: hd // 2].astype(np.float32)
+    freqs = 1.0 / (cfg.rope_theta ** (base / hd))
+    t = np.arange(0, max_len, 1).astype(np.float32)
+    emb = np.concatenate([np.outer(t, freqs)] * 2, axis=-1)
+    return np.cos(emb).astype(np.float32), np.sin(emb).astype(np.float32)
+
+
+def _build_cell(weights, cfg: DecoderConfig, batch: int, max_len: int):
+    """The graph-mode cell: construct(tokens, cos, sin, cache_index, mask) -> last logits."""
+    import mindspore as ms
+    from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
+
+    nh, nkv, hd, H = cfg.heads, cfg.kv_heads, cfg.head_dim, cfg.hidden
+    if H % nh or nh % nkv:
+        raise PipelineError(f"hidden {H}, heads {nh}, kv_heads {nkv} do not divide evenly")
+    rep = nh // nkv
+
+    def param(array, name):
+        return Parameter(Tensor(array, ms.float32), name=name, requires_grad=False)
+
+    # rotate_half(x) = concat(-x[hd/2:], x[:hd/2]) as x @ R: one exact matmul (R holds 0/+-1).
+    half = hd // 2
+    rotate = np.zeros((hd, hd), np.float32)
+    rotate[np.arange(half) + half, np.arange(half)] = -1.0
+    rotate[np.arange(half), np.arange(half) + half] = 1.0
+
+    class LlamaKVStep(nn.Cell):
+        """Kernel count matters more than FLOPs at small batch on CPU, so the per-layer graph
+        is kept short: the RMSNorm weights and the 1/sqrt(head_dim) attention scale are
+        folded into the following matmul weights (same values up to float rounding), q/k/v
+        come from one matmul, w1/w3 from one, RoPE runs on q and k together."""
+
+        def __init__(self):
+            super().__init__()
+            prefix = "model.layers.{}."
+            self.embedding = param(_weight(weights, "model.tok_embeddings.embedding_weight"),
+                                   "embedding")
+            # Tied embeddings: the head reads the embedding table itself (no 2nd copy).
+            self.head = None if cfg.tie_embeddings else param(_weight(weights, "lm_head.weight"),
+                                                              "head")
+            self.norm_out = param(_weight(weights, "model.norm_out.weight"), "norm_out")
+            self.rotate = Tensor(rotate, ms.float32)
+            wqkv, wo, w13, w2, kc, vc = ([] for _ in range(6))
+            scale = np.concatenate([np.full(nh * hd, 1.0 / math.sqrt(hd), np.float32),
+                                    np.ones(2 * nkv * hd, np.float32)])
+            for i in range(cfg.layers):
+                p = prefix.format(i)
+                attn_norm = _weight(weights, p + "attention_norm.weight")
+                ffn_norm = _weight(weights, p + "ffn_norm.weight")
+                qkv = np.concatenate([_weight(weights, p + f"attention.{n}.weight")
+                                      for n in ("wq", "wk", "wv")], axis=0)      # [out, in]
+                qkv = qkv * scale[:, None] * attn_norm[None, :]
+                wqkv.append(param(np.ascontiguousarray(qkv.T), f"wqkv{i}"))
+                wo.append(param(np.ascontiguousarray(_weight(weights, p + "attention.wo.weight").T),
+                                f"wo{i}"))
+                gate_up = np.concatenate([_weight(weights, p + f"feed_forward.{n}.weight")
+                                          for n in ("w1", "w3")], axis=0) * ffn_norm[None, :]
+                w13.append(param(np.ascontiguousarray(gate_up.T), f"w13_{i}"))
+                w2.append(param(np.ascontiguousarray(
+                    _weight(weights, p + "feed_forward.w2.weight").T), f"w2_{i}"))
+                zeros = np.zeros((batch, nkv, max_len, hd), np.float32)
+                kc.append(param(zeros, f"kcache{i}"))
+                vc.append(param(zeros.copy(), f"vcache{i}"))
+            self.wqkv, self.wo = ParameterTuple(wqkv), ParameterTuple(wo)
+            self.w13, self.w2 = ParameterTuple(w13), ParameterTuple(w2)
+            self.k_cache, self.v_cache = ParameterTuple(kc), ParameterTuple(vc)
+            self.scatter = ops.ScatterNdUpdate()
+            self.bmm_t = ops.BatchMatMul(transpose_b=True)
+            self.bmm = ops.BatchMatMul()
+            self.head_mm = ops.MatMul(transpose_b=True)
+
+        def normed(self, x):
+            # RMSNorm without its weight (folded into the next matmul)
+            return x * ops.rsqrt(ops.mean(ops.square(x), -1, keep_dims=True) + cfg.eps)
+
+        def construct(self, tokens, cos, sin, cache_index, mask):
+            # tokens [B,S] int32; cos,sin [B*S,1,hd]; cache_index [B,S,nkv,3] int32 holding
+            # (b, kv head, slot); mask [B,1,1,S,span] additive, span <= max_len the cache slots
+            # attended over. Returns logits [B, vocab] of the last position.
+            bsz, seq = tokens.shape
+            span = mask.shape[-1]
+            h = ops.reshape(ops.gather(self.embedding, tokens, 0), (bsz * seq, H))
+            for i in range(cfg.layers):
+                qkv = ops.matmul(self.normed(h), self.wqkv[i])
+                qk, v = ops.split(qkv, [(nh + nkv) * hd, nkv * hd], 1)
+                rot = ops.matmul(ops.reshape(qk, (-1, hd)), self.rotate)
+                qk = (ops.reshape(qk, (bsz * seq, nh + nkv, hd)) * cos
+                      + ops.reshape(rot, (bsz * seq, nh + nkv, hd)) * sin)
+                q, k = ops.split(qk, [nh, nkv], 1)
+                k_all = ops.depend(self.k_cache[i], self.scatter(
+                    self.k_cache[i], cache_index, ops.reshape(k, (bsz, seq, nkv, hd))))
+                v_all = ops.depend(self.v_cache[i], self.scatter(
+                    self.v_cache[i], cache_index, ops.reshape(v, (bsz, seq, nkv, hd))))
+                if span < max_len:  # attend over the slots this batch can use, not the whole cache
+                    k_all = k_all[:, :, :span, :]
+                    v_all = v_all[:, :, :span, :]
+                # GQA without copying keys: query head j uses kv head j // rep.
+                if seq == 1:
+                    qg = ops.reshape(q, (bsz, nkv, rep, hd))
+                else:
+                    qg = ops.reshape(ops.transpose(ops.reshape(q, (bsz, seq, nh, hd)), (0, 2, 1, 3)),
+                                     (bsz, nkv, rep * seq, hd))
+                score = ops.reshape(self.bmm_t(qg, k_all), (bsz, nkv, rep, seq, span)) + mask
+                probs = ops.reshape(ops.softmax(score, -1), (bsz, nkv, rep * seq, span))
+                ctx = self.bmm(probs, v_all)                                # [B,nkv,rep*S,hd]
+                if seq > 1:
+                    ctx = ops.transpose(ops.reshape(ctx, (bsz, nh, seq, hd)), (0, 2, 1, 3))
+                h = h + ops.matmul(ops.reshape(ctx, (bsz * seq, H)), self.wo[i])
+                gate, up = ops.split(ops.matmul(self.normed(h), self.w13[i]), [cfg.ffn, cfg.ffn], 1)
+                h = h + ops.matmul(ops.silu(gate) * up, self.w2[i])
+            last = ops.reshape(h, (bsz, seq, H))[:, seq - 1, :]
+            head = self.embedding if self.head is None else self.head
+            return self.head_mm(self.normed(last) * self.norm_out, head)
+
+    return LlamaKVStep()
+
+
+def _round_up(n: int, step: int) -> int:
+    return ((n + step - 1) // step) * step
+
+
+class GreedyDecoder:
+    """Greedy decoding over fixed weights, batched, with a preallocated key/value cache.
+
+    Inputs: weights {MindFormers parameter name: array} (LoRA already merged) and a cfg
+    (DecoderConfig, mapping or object with its fields). ``batch_size`` is the static batch
+    every call is padded to; ``max_len`` the cache length (grown on demand, which recompiles);
+    ``bucket`` the prompt-length rounding. MindSpore must be in GRAPH_MODE on CPU for speed
+    (``pipeline.model.build.setup_context()``); PyNative works too, about ten times slower.
+    """
+
+    def __init__(self, weights: Mapping[str, np.ndarray], cfg, batch_size: int = 8,
+                 max_len: int = 256, bucket: int = DEFAULT_BUCKET):
+        if batch_size < 1:
+            raise PipelineError(f"batch size must be at least 1, got {batch_size}")
+        self.cfg = DecoderConfig.from_any(cfg)
+        self.batch_size = batch_size
+        self.bucket = max(1, bucket)
+        self._weights = weights
+        self.max_len = 0
+        self._cell = None
+        self.compile_seconds = 0.0   # spent compiling graphs (first call of each shape)
+        self._ensure_capacity(max_len)
+
+    def _ensure_capacity(self, length: int) -> None:
+        if length <= self.max_len:
+            return
+        self.max_len = _round_up(length, 64)
+        self._cell = _build_cell(self._weights, self.cfg, self.batch_size, self.max_len)
+        self._cos, self._sin = rope_tables(self.cfg, self.max_len)
+        self._compiled: set[tuple[int, int]] = set()   # (tokens per call, span) compiled
+
+    def _compile(self, tokens, positions, visible) -> None:
+        """Compile the graphs a batch needs (its prefill and its one-token step) without
+        running them: compilation otherwise happens inside a shape's first call, and doing it
+        here keeps it out of the per-row seconds."""
+        width, span = tokens.shape[1], visible.shape[1]
+        began = time.monotonic()
+        if (width, span) not in self._compiled:
+            self._cell.compile(*self._inputs(tokens, positions, 0, visible))
+            self._compiled.add((width, span))
+        if (1, span) not in self._compiled:
+            self._cell.compile(*self._inputs(tokens[:, -1:], positions[:, -1:], width, visible))
+            self._compiled.add((1, span))
+        self.compile_seconds += time.monotonic() - began
+
+    def _inputs(self, tokens: np.ndarray, positions: np.ndarray, start: int,
+                visible: np.ndarray):
+        """Tensors for one call: tokens [B,S] at cache slots start..start+S-1.
+
+        positions [B,S] are RoPE positions; visible [B,span] bool says which of the first
+        span cache slots hold real (non-pad) tokens once this call has written its own.
+        """
+        from mindspore import Tensor
+        import mindspore as ms
+        bsz, seq = tokens.shape
+        cfg, L = self.cfg, visible.shape[1]
+        cos = self._cos[positions].reshape(bsz * seq, 1, -1)          # [B*S,1,hd]
+        sin = self._sin[positions].reshape(bsz * seq, 1, -1)
+        slots = start + np.arange(seq)
+        index = np.empty((bsz, seq, cfg.kv_heads, 3), np.int32)        # (b, kv head, slot)
+        index[..., 0] = np.arange(bsz)[:, None, None]
+        index[..., 1] = np.arange(cfg.kv_heads)[None, None, :]
+        index[..., 2] = slots[None, :, None]
+        causal = np.arange(L)[None, :] <= slots[:, None]                  # [S,L]
+        allowed = causal[None] & visible[:, None, :]                      # [B,S,L]
+        mask = np.where(allowed, 0.0, MASK_VALUE).astype(np.float32)[:, None, None]
+        return (Tensor(tokens.astype(np.int32)), Tensor(cos, ms.float32), Tensor(sin, ms.float32),
+                Tensor(index), Tensor(mask))
+
+    def logits_step(self, tokens, positions, start, visible) -> np.ndarray:
+        """Run the cell once; returns float32 logits [B, vocab] of the last position."""
+        return self._cell(*self._inputs(tokens, positions, start, visible)).asnumpy()
+
+    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+                 min_new_tokens: int = 0, stop_ids: Iterable[int] | None = None,
+                 on_token=None) -> list[Generation]:
+        """Greedy continuations of up to batch_size prompts (token id lists), in input order.
+
+        A row stops at the first id in ``stop_ids`` (default: eos and pad) once it has at
+        least ``min_new_tokens`` tokens (stop ids are suppressed before that), or after
+        ``max_new_tokens``. The stop token is not part of ``tokens``.
+        Raises PipelineError for an empty prompt, too many prompts or bad token counts.
+        """
+        n = len(prompts)
+        if n == 0:
+            return []
+        if n > self.batch_size:
+            raise PipelineError(f"{n} prompts exceed the decoder's batch size {self.batch_size}")
+        if max_new_tokens < 1 or min_new_tokens < 0 or min_new_tokens > max_new_tokens:
+            raise PipelineError(f"need 1 <= max_new_tokens and 0 <= min_new_tokens <= max_new_tokens "
+                                f"(got {max_new_tokens}, {min_new_tokens})")
+        lengths = [len(p) for p in prompts]
+        if min(lengths) == 0:
+            raise PipelineError("cannot decode from an empty prompt")
+        stops = np.array(sorted({self.cfg.eos_id, self.cfg.pad_id} if stop_ids is None
+                                else set(stop_ids)), dtype=np.int64)
+        width = _round_up(max(lengths), self.bucket)
+        self._ensure_capacity(width + max_new_tokens)
+        B, cfg = self.batch_size, self.cfg
+
+        # Left padding; rows past n are all-pad fillers that keep the batch shape static.
+        tokens = np.full((B, width), cfg.pad_id, np.int64)
+        pads = np.full(B, width, np.int64)
+        for row, ids in enumerate(prompts):
+            tokens[row, width - len(ids):] = ids
+            pads[row] = width - len(ids)
+        # Attention reads only the slots this batch can fill, rounded so few graphs are needed.
+        span = min(self.max_len, _round_up(width + max_new_tokens, self.bucket))
+        visible = np.zeros((B, span), bool)
+        visible[:, :width] = np.arange(width)[None, :] >= pads[:, None]
+        positions = np.maximum(np.arange(width)[None, :] - pads[:, None], 0)
+
+        self._compile(tokens, positions, visible)
+        start_time = time.monotonic()
+        out: list[list[int]] = [[] for _ in range(n)]
+        done_at: list[float | None] = [None] * n
+        reason = ["length"] * n
+        logits = self.logits_step(tokens, positions, 0, visible)
+        lengths_np = np.array(lengths + [0] * (B - n), np.int64)
+        for step in range(max_new_tokens):
+            if step < min_new_tokens and stops.size:
+                logits[:, stops] = -np.inf
+            next_ids = logits.argmax(axis=-1)
+            now = time.monotonic() - start_time
+            for row in range(n):
+                if done_at[row] is not None:
+                    continue
+                tok = int(next_ids[row])
+                if tok in stops:
+                    done_at[row], reason[row] = now, "eos"
+                    continue
+                out[row].append(tok)
+                if len(out[row]) >= max_new_tokens:
+                    done_at[row] = now
+            if on_token is not None:
+                on_token(step)
+            if all(d is not None for d in done_at) or step == max_new_tokens - 1:
+                break
+            slot = width + step
+            feed = np.where(np.arange(B) < n, next_ids, cfg.pad_id).astype(np.int64)
+            visible[:n, slot] = True
+            logits = self.logits_step(feed[:, None], (lengths_np + step)[:, None], slot, visible)
+        end = time.monotonic() - start_time
+        return [Generation(tokens=out[r], stop_reason=reason[r],
+                           seconds=done_at[r] if done_at[r] is not None else end)
+                for r in range(n)]
+

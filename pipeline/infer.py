@@ -1,0 +1,372 @@
+"""Test rows -> contest predictions in a run folder (docs/run_format.md).
+
+    infer(run, task, tests_path, ...) writes
+      tests_<task>.jsonl        the rows answered, in order
+      infer_<task>.jsonl        one row per finished sample, appended and flushed per batch
+      predictions_<task>.npy    contest format (prompt + continuation), written at the end
+      manifest.json             kind, model, adapter, data, prompt template, inference settings
+
+A killed job keeps every finished batch; rerunning the same command continues with the
+rows not yet in infer_<task>.jsonl. Rows are decoded in order of prompt length so a batch's
+prompts pad to one bucket. The prompt is the one the run was trained with (its manifest's
+``prompt_template.math``) unless --prompt says otherwise; SQuAD rows carry their own prompt.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import runs
+from pipeline.errors import PipelineError
+from pipeline.progress import Progress
+
+DEFAULT_PRESET = Path(__file__).resolve().parent.parent / "configs" / "smollm2_135m_lora_cpu.yaml"
+DEFAULT_MATH_PROMPT = "minimal"
+MAX_NEW_TOKENS = {"math": 48, "squad": 20}
+MIN_NEW_TOKENS = {"math": 0, "squad": 1}   # the contest forced one token for SQuAD
+# Prompt-length rounding: every new bucket costs a graph compile; SQuAD prompts spread over
+# 65-842 tokens (22 buckets of 32, 13 of 64), math prompts over a few dozen.
+BUCKET = {"math": 32, "squad": 64}
+
+
+@dataclass
+class InferSettings:
+    """What shapes the output; a resume must use the same (else pass restart=True)."""
+    task: str
+    prompt_template: str | None        # math: template text with {problem}; squad: None
+    max_new_tokens: int
+    min_new_tokens: int
+    adapter: str | None                # adapter checkpoint path, None for the base model
+    model: str                         # preset model kind
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class InferResult:
+    run: Path
+    task: str
+    rows: int
+    decoded: int          # rows decoded by this call (the rest were already finished)
+    seconds: float
+    new_tokens: int
+    predictions: Path
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"run": str(self.run), "task": self.task, "rows": self.rows,
+                "decoded": self.decoded, "seconds": round(self.seconds, 2),
+                "new_tokens": self.new_tokens,
+                "tokens_per_s": round(self.new_tokens / self.seconds, 2) if self.seconds else None,
+                "predictions": str(self.predictions), **self.extra}
+
+
+# ---------------------------------------------------------------- tests
+def load_math_tests(path) -> list[dict]:
+    """Math rows {"id", "problem", "solution", "type"} from JSON Lines (id/type filled in).
+
+    Raises PipelineError naming the file and line for a row without problem/solution strings.
+    """
+    from pipeline.problems import classify
+    path = Path(path)
+    rows = runs.read_jsonl(path)
+    if not rows:
+        raise PipelineError("no test rows", path)
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise PipelineError(f"line {i + 1}: expected a JSON object", path)
+        for name in ("problem", "solution"):
+            if not isinstance(row.get(name), str):
+                raise PipelineError(f"line {i + 1}: missing or non-string field {name!r}", path)
+        out.append({"id": str(row.get("id") or f"math-{i:05d}"), "problem": row["problem"],
+                    "solution": row["solution"],
+                    "type": row.get("type") or classify(row["problem"], row["solution"])})
+    return out
+
+
+def load_tests(task: str, path) -> list[dict]:
+    """Test rows for a task; SQuAD without a path is the contest's 2,067 dev items."""
+    if task == "math":
+        if path is None:
+            raise PipelineError("math inference needs --tests (JSON Lines of problem/solution rows)")
+        return load_math_tests(path)
+    from pipeline.data.squad import build_squad_eval, load_squad_eval
+    return build_squad_eval() if path is None else load_squad_eval(path)
+
+
+def prompts_for(task: str, tests: list[dict], template: str | None) -> list[str]:
+    if task == "squad":
+        return [row["prompt"] for row in tests]
+    # replace, not format: LaTeX braces in a problem must never break the template
+    return [template.replace("{problem}", row["problem"]) for row in tests]
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- progress file
+def finished_rows(run: Path, task: str, rows: int) -> dict[int, dict]:
+    """{index: infer row} already in infer_<task>.jsonl (indices past `rows` are ignored).
+
+    A torn last line (the job died mid-write) is dropped; any other bad line is an error.
+    """
+    path = runs.task_file(run, "infer", task)
+    if not path.is_file():
+        return {}
+    done = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            index = int(row["index"])
+            str(row["continuation"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            if n == len(lines):
+                break  # torn write at the moment of a kill
+            raise PipelineError(f"line {n}: not an inference row", path) from None
+        if 0 <= index < rows:
+            done[index] = row
+    return done
+
+
+def drop_torn_tail(path: Path) -> None:
+    """Cut a half-written last line (the job was killed mid-write) so appends start clean."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def rebuild_predictions(run: Path, task: str) -> Path:
+    """Write predictions_<task>.npy from tests_<task>.jsonl + infer_<task>.jsonl.
+
+    Raises PipelineError when some rows are not finished yet.
+    """
+    from pipeline.npy import save_predictions
+    run = Path(run)
+    manifest = runs.read_manifest(run)
+    tests = (runs.read_jsonl(runs.task_file(run, "tests", task)))
+    template = (manifest.get("prompt_template") or {}).get(task)
+    done = finished_rows(run, task, len(tests))
+    missing = [i for i in range(len(tests)) if i not in done]
+    if missing:
+        raise PipelineError(f"{len(missing)} of {len(tests)} rows not decoded yet "
+                            f"(first: {missing[0]}); rerun infer to finish them", run)
+    prompts = prompts_for(task, tests, template)
+    out = runs.task_file(run, "predictions", task)
+    save_predictions(out, [p + done[i]["continuation"] for i, p in enumerate(prompts)])
+    return out
+
+
+# ---------------------------------------------------------------- run setup
+def _run_preset(manifest: dict, preset_path):
+    """The preset a run was trained with, else the one given (default: SmolLM2)."""
+    from pipeline.model.presets import load_preset, preset_from_dict
+    config = manifest.get("config")
+    if preset_path is None and isinstance(config, dict) and isinstance(config.get("model"), dict):
+        model = dict(config["model"])
+        if model.get("kind") != "tiny":
+            model.pop("dims", None)   # Preset.as_dict records dims; only tiny may set them
+        return preset_from_dict({**config, "model": model}, src="manifest.json config")
+    return load_preset(preset_path or DEFAULT_PRESET)
+
+
+def _adapter_for(run: Path, manifest: dict, adapter, base_only: bool) -> Path | None:
+    if base_only:
+        if adapter:
+            raise PipelineError("--adapter and --base-only exclude each other")
+        if manifest.get("kind") == "finetuned":
+            raise PipelineError("this run holds a fine-tuned adapter; use another --run for "
+                                "base-only inference", run)
+        return None
+    if adapter:
+        return Path(adapter)
+    recorded = (manifest.get("adapter") or {}).get("path")
+    return run / recorded if recorded else None
+
+
+def _trained_prompt(adapter: Path | None) -> str | None:
+    """The math prompt an adapter was trained with, from its run's manifest (adapter/ sits
+    inside the training run folder); None when unknown."""
+    if adapter is None:
+        return None
+    manifest = Path(adapter).resolve().parent.parent / "manifest.json"
+    if not manifest.is_file():
+        return None
+    return (runs.read_json(manifest).get("prompt_template") or {}).get("math")
+
+
+def _check_resume(run: Path, task: str, tests: list[dict], settings: InferSettings,
+                  manifest: dict, restart: bool) -> None:
+    """Refuse to mix rows decoded with other settings or for other tests (unless restart)."""
+    infer_path = runs.task_file(run, "infer", task)
+    if restart:
+        infer_path.unlink(missing_ok=True)
+        return
+    if not infer_path.is_file():
+        return
+    old = ((manifest.get("inference") or {}).get(task) or {}).get("settings")
+    if old is not None and old != settings.as_dict():
+        changed = sorted(k for k in settings.as_dict() if old.get(k) != settings.as_dict()[k])
+        raise PipelineError(f"{infer_path.name} was decoded with other settings "
+                            f"({', '.join(changed)}); pass --restart to start over", run)
+    tests_path = runs.task_file(run, "tests", task)
+    if tests_path.is_file():
+        old_tests = runs.read_jsonl(tests_path)
+        n = min(len(old_tests), len(tests))
+        if old_tests[:n] != tests[:n]:
+            raise PipelineError(f"{tests_path.name} holds other test rows than --tests; "
+                                "pass --restart to start over", run)
+
+
+def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings, tests_src,
+                     tests: list[dict], adapter: Path | None, command: str | None) -> None:
+    from pipeline.model.params import MODEL_NAMES, exact_total_for, lora_trainable_for, total_params
+    total = exact_total_for(preset.dims) if preset.model_kind == "tiny" else total_params(preset.model_kind)
+    if settings.task == "squad":
+        from pipeline.data.squad import SQUAD_PROMPT
+        used = SQUAD_PROMPT   # each row carries its own rendering of it
+    else:
+        used = settings.prompt_template
+    fields = {
+        "model": {"preset": preset.model_kind, "name": MODEL_NAMES[preset.model_kind],
+                  "total_params": total},
+        "prompt_template": {**(manifest.get("prompt_template") or {}), settings.task: used},
+    }
+    if manifest.get("kind") != "finetuned" or adapter is None:
+        fields["kind"] = "finetuned" if adapter else "baseline"
+    if adapter is None:
+        fields["adapter"] = None
+    elif not manifest.get("adapter"):
+        side = adapter.with_suffix(".json")
+        spec = json.loads(side.read_text()) if side.is_file() else {}
+        rank, targets = spec.get("rank", preset.lora.rank), spec.get("targets", list(preset.lora.targets))
+        fields["adapter"] = {"path": str(adapter), "rank": rank,
+                             "alpha": spec.get("alpha", preset.lora.alpha),
+                             "dropout": spec.get("dropout", preset.lora.dropout), "targets": targets,
+                             "trainable_params": lora_trainable_for(preset.dims, rank, targets)}
+    data = dict(manifest.get("data") or {})
+    data[f"{settings.task}_tests"] = {"path": str(tests_src) if tests_src else "contest SQuAD dev",
+                                      "sha256": file_sha256(runs.task_file(run, "tests", settings.task)),
+                                      "rows": len(tests)}
+    fields["data"] = data
+    inference = dict(manifest.get("inference") or {})
+    inference[settings.task] = {"settings": settings.as_dict(), "decoder": "pipeline.decode greedy, "
+                                "key/value cache", "command": command or " ".join(sys.argv)}
+    fields["inference"] = inference
+    if not manifest.get("command"):
+        fields["command"] = command or " ".join(sys.argv)
+    if "config" not in manifest:
+        fields["config"] = preset.as_dict()
+    runs.update_manifest(run, **fields)
+
+
+# ---------------------------------------------------------------- the stage
+def infer(run: Path, task: str, tests_path=None, adapter=None, base_only: bool = False,
+          preset_path=None, prompt: str | None = None, batch_size: int = 8,
+          max_new_tokens: int | None = None, min_new_tokens: int | None = None,
+          limit: int | None = None, restart: bool = False, bucket: int | None = None,
+          command: str | None = None, quiet: bool = False) -> InferResult:
+    """Decode every test row of `task` into run folder `run` (created if needed).
+
+    Raises PipelineError on bad tests, a missing adapter, or a resume whose settings or
+    tests differ from the rows already decoded (pass restart=True to discard them).
+    """
+    from pipeline.data.prompts import template_text
+    if task not in runs.TASKS:
+        raise PipelineError(f"unknown task {task!r}; expected one of {', '.join(runs.TASKS)}")
+    if batch_size < 1:
+        raise PipelineError(f"--batch-size must be at least 1, got {batch_size}")
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    manifest = runs.read_manifest(run) if (run / "manifest.json").is_file() else {}
+    tests = load_tests(task, tests_path)
+    if limit is not None:
+        if limit < 1:
+            raise PipelineError(f"--limit must be positive, got {limit}")
+        tests = tests[:limit]
+    preset = _run_preset(manifest, preset_path)
+    adapter_path = _adapter_for(run, manifest, adapter, base_only)
+    if adapter_path is not None and not adapter_path.is_file():
+        raise PipelineError("adapter checkpoint not found", adapter_path)
+    template = None
+    if task == "math":
+        trained = (manifest.get("prompt_template") or {}).get("math") or _trained_prompt(adapter_path)
+        template = template_text(prompt) if prompt else (trained or template_text(DEFAULT_MATH_PROMPT))
+        if "{problem}" not in template:
+            raise PipelineError(f"prompt template {template!r} has no {{problem}} field")
+    settings = InferSettings(
+        task=task, prompt_template=template,
+        max_new_tokens=max_new_tokens or MAX_NEW_TOKENS[task],
+        min_new_tokens=MIN_NEW_TOKENS[task] if min_new_tokens is None else min_new_tokens,
+        adapter=None if adapter_path is None else str(adapter_path), model=preset.model_kind)
+    _check_resume(run, task, tests, settings, manifest, restart)
+    runs.write_jsonl(runs.task_file(run, "tests", task), tests)
+    _record_manifest(run, manifest, preset, settings, tests_path, tests, adapter_path, command)
+
+    done = finished_rows(run, task, len(tests))
+    todo = [i for i in range(len(tests)) if i not in done]
+    began = time.monotonic()
+    new_tokens, compile_s = 0, 0.0
+    if todo:
+        new_tokens, compile_s = _decode_rows(run, task, tests, todo, len(done), settings, preset,
+                                             adapter_path, batch_size, bucket, quiet)
+    out = rebuild_predictions(run, task)
+    return InferResult(run, task, len(tests), len(todo), time.monotonic() - began, new_tokens, out,
+                       extra={"compile_seconds": round(compile_s, 1)})
+
+
+def _decode_rows(run, task, tests, todo, already, settings, preset, adapter_path, batch_size,
+                 bucket, quiet) -> tuple[int, float]:
+    """Decode rows `todo` in length order, appending to infer_<task>.jsonl per batch;
+    returns (new tokens, seconds spent compiling graphs)."""
+    from pipeline.decode import GreedyDecoder
+    from pipeline.model.build import model_weights, setup_context
+    from pipeline.model.tokenizer import load_tokenizer
+
+    tok = load_tokenizer()
+    prompts = prompts_for(task, tests, settings.prompt_template)
+    ids = {i: tok.encode(prompts[i], add_special_tokens=False).ids for i in todo}
+    order = sorted(todo, key=lambda i: (len(ids[i]), i))   # similar lengths share a bucket
+    bucket = bucket or BUCKET[task]
+    longest = max(len(ids[i]) for i in todo)
+    setup_context()
+    weights, cfg = model_weights(preset, adapter_path)
+    decoder = GreedyDecoder(weights, cfg, batch_size=batch_size, bucket=bucket,
+                            max_len=-(-longest // bucket) * bucket + settings.max_new_tokens)
+    del weights
+    new_tokens = 0
+    started = time.monotonic()
+    infer_path = runs.task_file(run, "infer", task)
+    drop_torn_tail(infer_path)
+    with open(infer_path, "a", encoding="utf-8") as fh, \
+            Progress(len(tests), f"infer {task}", unit="row", initial=already,
+                     disable=True if quiet else None) as bar:
+        for at in range(0, len(order), batch_size):
+            batch = order[at:at + batch_size]
+            outs = decoder.generate([ids[i] for i in batch], settings.max_new_tokens,
+                                    settings.min_new_tokens)
+            for i, gen in zip(batch, outs):
+                row = {"index": i, "continuation": tok.decode(gen.tokens),
+                       "seconds": round(gen.seconds, 4), "new_tokens": len(gen.tokens)}
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                new_tokens += len(gen.tokens)
+            fh.flush()
+            elapsed = time.monotonic() - started
+            bar.update(len(batch), tok_s=f"{new_tokens / elapsed:.1f}" if elapsed else "-")
+    return new_tokens, decoder.compile_seconds

@@ -1,0 +1,146 @@
+"""evaluate: run folder files -> metrics.json + samples, hand-checked numbers, no inference."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline import contest, runs
+from pipeline.errors import PipelineError
+from pipeline.evaluate import evaluate, render_report
+from pipeline.npy import save_predictions
+
+MINIMAL = "{problem}\n\n### Response:"
+MATH = [  # (problem, solution, generated continuation)
+    ("计算 1.00 + 2.00 等于多少？", "1.00 + 2.00 = 3.00", " 1.00 + 2.00 = 3.00"),       # right
+    ("计算 4.00 + 5.00 等于多少？", "4.00 + 5.00 = 9.00", " 4.00 + 5.00 = 8.00"),       # wrong
+    ("计算 5.00 - 7.25 等于多少？", "5.00 - 7.25 = -2.25", " 5.00 - 7.25 = 2.25"),      # sign
+    ("计算 9.00 - 1.50 等于多少？", "9.00 - 1.50 = 7.50", " 9.00 - 1.50 = 7.50"),       # right
+]
+SQUAD = [
+    {"id": "q1", "context": "Denver won.", "question": "Who won?", "answers": ["Denver Broncos"],
+     "all_answers": ["Denver Broncos"], "prompt": "P1 ### Response:"},
+    {"id": "q2", "context": "At Santa Clara.", "question": "Where?", "answers": ["Santa Clara"],
+     "all_answers": ["Santa Clara"], "prompt": "P2 ### Response:"},
+]
+
+
+def _make_run(root, name, continuations, squad_answers=None, trainable=10, total=1000,
+              seconds=None):
+    run = runs.run_dir(name, root, create=True)
+    runs.update_manifest(run, kind="finetuned" if trainable else "baseline",
+                         model={"preset": "tiny", "name": "tiny", "total_params": total},
+                         adapter=None if trainable == 0 else {"trainable_params": trainable},
+                         prompt_template={"math": MINIMAL})
+    tests = [{"id": f"math-{i:05d}", "problem": p, "solution": s} for i, (p, s, _) in enumerate(MATH)]
+    runs.write_jsonl(run / "tests_math.jsonl", tests)
+    save_predictions(run / "predictions_math.npy",
+                     [MINIMAL.replace("{problem}", p) + c for (p, _, _), c in zip(MATH, continuations)])
+    if seconds is not None:
+        runs.write_jsonl(run / "infer_math.jsonl",
+                         [{"index": i, "continuation": c, "seconds": s, "new_tokens": 3}
+                          for i, (c, s) in enumerate(zip(continuations, seconds))])
+    if squad_answers is not None:
+        runs.write_jsonl(run / "tests_squad.jsonl", SQUAD)
+        save_predictions(run / "predictions_squad.npy",
+                         [item["prompt"] + " " + a + "\nnext line" for item, a in zip(SQUAD, squad_answers)])
+    return run
+
+
+def test_math_rules_types_ratio_score(tmp_path):
+    run = _make_run(tmp_path, "tuned", [c for _, _, c in MATH], seconds=[0.5, 0.25, 1.0, 2.0])
+    result = evaluate(run)
+    m = result["metrics"]
+    tol = m["math"]["rules"]["tolerance"]
+    assert (tol["correct"], tol["total"], tol["accuracy"]) == (2, 4, 0.5)
+    assert tol["by_type"]["add"] == {"accuracy": 0.5, "correct": 1, "total": 2}
+    assert tol["by_type"]["sub"] == {"accuracy": 0.5, "correct": 1, "total": 2}
+    assert set(m["math"]["rules"]) == {"contains", "exact", "rounded", "tolerance"}
+    assert m["trainable_ratio"] == pytest.approx(0.01)
+    assert m["score"] == pytest.approx(0.99 * 0.3 + 0.5 * 0.7)              # 0.647
+    assert m["score_by_rule"]["exact"] == pytest.approx(0.647)
+    assert m["leaderboard_rank"] == contest.leaderboard_rank(m["score"])
+    assert m["squad"] is None
+    on_disk = json.loads((run / "metrics.json").read_text())
+    assert on_disk["math"]["rules"]["tolerance"]["accuracy"] == 0.5
+    samples = runs.read_jsonl(run / "samples_math.jsonl")
+    assert [s["verdicts"]["tolerance"] for s in samples] == [True, False, False, True]
+    assert samples[2]["error_class"] == "wrong_sign" and samples[0]["error_class"] is None
+    assert samples[0]["output"] == "1.00 + 2.00 = 3.00"        # continuation only
+    assert [s["gen_seconds"] for s in samples] == [0.5, 0.25, 1.0, 2.0]
+
+
+def test_rescoring_reads_files_only(tmp_path):
+    run = _make_run(tmp_path, "tuned", [c for _, _, c in MATH], seconds=[1, 1, 1, 1])
+    first = evaluate(run)["metrics"]
+    (run / "infer_math.jsonl").unlink()        # no inference state at all: still scores
+    second = evaluate(run)["metrics"]
+    assert second["math"] == first["math"]
+    assert runs.read_jsonl(run / "samples_math.jsonl")[0]["gen_seconds"] is None
+
+
+def test_squad_gate_against_baseline_and_contest_base(tmp_path):
+    wrong = [" 0"] * 4
+    _make_run(tmp_path, "base", wrong, squad_answers=["Denver Broncos", "Santa Clara"], trainable=0)
+    run = _make_run(tmp_path, "tuned", [c for _, _, c in MATH],
+                    squad_answers=["Denver Broncos", "nowhere"])
+    alone = evaluate(run, results=tmp_path)["metrics"]["squad"]
+    assert alone["mindformers"] == {"f1": 50.0, "em": 50.0}
+    assert alone["official"] == {"f1": 50.0, "em": 50.0}
+    # against the contest's base Llama3-8B: F1 50 < 53.88 fails, EM 50 >= 39.75 passes
+    assert alone["gate"]["baseline_run"] is None
+    assert (alone["gate"]["f1_pass"], alone["gate"]["em_pass"], alone["gate"]["pass"]) == (False, True, False)
+
+    result = evaluate("tuned", baseline="base", results=tmp_path)
+    gate = result["metrics"]["squad"]["gate"]
+    assert (gate["baseline_run"], gate["base_f1"], gate["base_em"]) == ("base", 100.0, 100.0)
+    assert gate["f1_threshold"] == pytest.approx(90.0) and not gate["em_pass"]
+    assert runs.read_manifest(run)["baseline_run"] == "base"
+    samples = runs.read_jsonl(run / "samples_squad.jsonl")
+    assert [s["prediction"] for s in samples] == ["Denver Broncos", "nowhere"]   # cut at newline
+    # the baseline was scored in memory: nothing written into it
+    assert not (tmp_path / "base" / "metrics.json").exists()
+    # per-type comparison: the baseline got nothing right
+    table = {row["type"]: row for row in result["comparison"]}
+    assert table["ALL"]["delta"] == pytest.approx(0.5) and table["add"]["baseline"] == 0.0
+    text = render_report(result)
+    assert "FAIL" in text and "add" in text and "+50.0" in text
+    # the manifest's baseline_run is used on a later plain evaluate
+    assert evaluate(run, results=tmp_path)["metrics"]["squad"]["gate"]["baseline_run"] == "base"
+
+
+def test_base_only_run_has_ratio_zero(tmp_path):
+    run = _make_run(tmp_path, "base", [c for _, _, c in MATH], trainable=0)
+    m = evaluate(run)["metrics"]
+    assert (m["trainable_params"], m["trainable_ratio"]) == (0, 0.0)
+    assert m["score"] == pytest.approx(0.3 + 0.7 * 0.5)
+
+
+def test_squad_from_an_imported_log(tmp_path):
+    run = runs.run_dir("npu", tmp_path, create=True)
+    runs.update_manifest(run, kind="imported", model={"total_params": 8_030_000_000},
+                         adapter={"trainable_params": None},
+                         squad_log={"f1": 60.0, "em": 45.0, "count": 2067, "final": True})
+    m = evaluate(run)["metrics"]
+    assert m["squad"]["source"] == "log" and m["squad"]["official"] is None
+    assert m["squad"]["gate"]["pass"] is True
+    assert m["math"] is None and m["trainable_ratio"] is None and m["score"] is None
+
+
+def test_bad_runs_are_refused(tmp_path):
+    run = runs.run_dir("empty", tmp_path, create=True)
+    runs.update_manifest(run, kind="baseline")
+    with pytest.raises(PipelineError, match="nothing to score"):
+        evaluate(run)
+    run = _make_run(tmp_path, "short", [c for _, _, c in MATH])
+    runs.write_jsonl(run / "tests_math.jsonl", runs.read_jsonl(run / "tests_math.jsonl")[:3])
+    with pytest.raises(PipelineError, match="4 predictions but 3 test rows"):
+        evaluate(run)
+    with pytest.raises(PipelineError, match="its own baseline"):
+        evaluate("short", baseline="short", results=tmp_path)
+    _make_run(tmp_path, "nosquad", [c for _, _, c in MATH])
+    _make_run(tmp_path, "withsquad", [c for _, _, c in MATH], squad_answers=["a", "b"])
+    with pytest.raises(PipelineError, match="baseline run has no SQuAD"):
+        evaluate("withsquad", baseline="nosquad", results=tmp_path)
+    with pytest.raises(PipelineError, match="no such run"):
+        evaluate("missing", results=tmp_path)
