@@ -1,0 +1,209 @@
+"""Training throughput and peak memory: MindFormers LoRA (ours) vs PyTorch + PEFT LoRA.
+
+Same model (SmolLM2-135M from the same GGUF), same LoRA (r8, alpha 16, dropout 0.05 on
+q/v), same batches (batch 8 x seq 128 from the prepared MindRecord, or random tokens if
+there is none), same machine, one script run. Each configuration runs in its own
+subprocess so its peak RSS is its own; tokens/s counts every position fed (batch x seq),
+identical for both sides; the first `--warmup` steps (graph compile) are not timed.
+
+    python bench/bench_train.py                       # ours (best settings) vs peer
+    python bench/bench_train.py --variants baseline,head_trim,o1,head_trim+o1 --steps 6
+
+Variants of ours (combinable with '+'):
+    baseline    MindFormers LlamaForCausalLM loss over every position (what train.py did first)
+    head_trim   LM head + cross-entropy only on the positions that carry a label
+    o1          MindSpore memory_optimize_level O1 (memory reuse across the graph)
+    recompute   recompute each decoder layer in the backward pass (gradient checkpointing)
+    cache       MindSpore's compile cache (keyed as train.py keys it); the variant runs twice,
+                cold then warm, since a warm cache skips compilation and its memory peak
+Output: one JSON line per configuration and a summary with ratios against the peer.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+DATA = REPO / "data" / "prepared" / "default" / "train.mindrecord"
+
+
+def batches(batch: int, seq: int, steps: int, seed: int = 0):
+    """(input_ids, labels) int32 [batch, seq + 1] x steps: real rows when prepared, else random."""
+    rng = np.random.default_rng(seed)
+    if DATA.is_file():
+        from pipeline.train import fit_width, read_mindrecord
+        ids, labels = read_mindrecord(DATA)
+        ids, labels, _ = fit_width(ids, labels, seq)
+        pick = rng.permutation(len(ids))[:batch * steps]
+        return [(ids[pick[i * batch:(i + 1) * batch]], labels[pick[i * batch:(i + 1) * batch]])
+                for i in range(steps)]
+    out = []
+    for _ in range(steps):
+        ids = rng.integers(3, 49152, size=(batch, seq + 1)).astype(np.int32)
+        labels = ids.copy()
+        labels[:, :seq // 2] = -100
+        out.append((ids, labels))
+    return out
+
+
+def current_rss_gb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 ** 3
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+
+
+# ---------------------------------------------------------------- ours
+def run_mindspore(variant: str, data, warmup: int) -> dict:
+    import mindspore as ms
+    from mindspore import nn
+    from pipeline.model.build import build_model, setup_context
+    from pipeline.model.presets import load_preset
+    from pipeline.train import HeadTrimLoss, label_positions
+
+    opts = set(variant.split("+"))
+    setup_context({"bench": variant, "shape": [len(data[0][0]), data[0][0].shape[1]]}
+                  if "cache" in opts else None)
+    if "o1" in opts:
+        ms.set_context(memory_optimize_level="O1")
+    preset = load_preset(REPO / "configs" / "smollm2_135m_lora_cpu.yaml")
+    batch, width = data[0][0].shape
+    net = build_model(preset, for_training=True, seq_length=width - 1, batch_size=batch,
+                      recompute="recompute" in opts)
+    k = max(int((lab[:, 1:] != -100).sum(1).max()) for _, lab in data) * batch
+    if "head_trim" in opts:
+        net = HeadTrimLoss(net, k)
+    opt = nn.AdamWeightDecay([p for p in net.trainable_params()], learning_rate=1e-4,
+                             beta1=0.9, beta2=0.95)
+    cell = nn.TrainOneStepCell(net, opt)
+    cell.set_train(True)
+    times, losses, rss = [], [], []
+    for ids, labels in data:
+        args = [ms.Tensor(ids), ms.Tensor(labels)]
+        if "head_trim" in opts:
+            args += [ms.Tensor(a) for a in label_positions(labels, k)]
+        t = time.perf_counter()
+        losses.append(float(cell(*args).asnumpy()))
+        times.append(time.perf_counter() - t)
+        rss.append(current_rss_gb())
+    out = _summary(f"mindformers:{variant}", times, losses, batch, width - 1, warmup)
+    out["rss_after_steps_gb"] = round(max(rss[1:] or rss), 2)  # steady state, compile excluded
+    return out
+
+
+# ---------------------------------------------------------------- peer
+def run_torch(data, warmup: int) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    from pipeline.model.tokenizer import smollm2_gguf_path
+
+    torch.manual_seed(0)
+    gguf = smollm2_gguf_path()
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                 torch_dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05,
+                                             target_modules=["q_proj", "v_proj"]))
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
+                            betas=(0.9, 0.95), weight_decay=0.0)
+    times, losses = [], []
+    for ids, labels in data:
+        x = torch.from_numpy(ids[:, :-1].astype(np.int64))
+        y = torch.from_numpy(labels[:, 1:].astype(np.int64))
+        t = time.perf_counter()
+        # No attention_mask: rows are right-padded, so causal attention already keeps pads out
+        # of every labelled position (same loss as MindFormers' pad-key mask, see "losses"),
+        # and it lets PyTorch take its fast causal SDPA path.
+        logits = model(input_ids=x).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                                 ignore_index=-100)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t)
+        losses.append(float(loss))
+    out = _summary("torch+peft", times, losses, ids.shape[0], ids.shape[1] - 1, warmup)
+    out["rss_after_steps_gb"] = round(current_rss_gb(), 2)
+    return out
+
+
+def _summary(name, times, losses, batch, seq, warmup) -> dict:
+    timed = times[warmup:]
+    step = float(np.median(timed))
+    return {"name": name, "batch": batch, "seq": seq, "steps_timed": len(timed),
+            "first_step_s": round(times[0], 1), "step_s": round(step, 3),
+            "tokens_per_s": round(batch * seq / step, 1), "peak_rss_gb": round(peak_rss_gb(), 2),
+            "losses": [round(l, 4) for l in losses]}
+
+
+# ---------------------------------------------------------------- driver
+def worker(args) -> None:
+    data = batches(args.batch, args.seq, args.steps + args.warmup)
+    result = run_torch(data, args.warmup) if args.worker == "torch" else \
+        run_mindspore(args.worker.split(":", 1)[1], data, args.warmup)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variants", default="head_trim+o1", help="comma list of our configurations")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=4, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed first steps (compile)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help="also write the results as JSON here")
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    jobs = [] if args.no_peer else ["torch"]
+    for v in (v for v in args.variants.split(",") if v):
+        jobs += [f"ms:{v}"] * (2 if "cache" in v.split("+") else 1)  # cold, then warm
+    results = []
+    import tempfile
+    from pipeline.model.tokenizer import cache_dir
+    # a private compile cache (so "cold" is really cold) next to the real converted weights
+    cache = Path(tempfile.mkdtemp(prefix="bench_cache_"))
+    (cache / "smollm2-135m").symlink_to(cache_dir() / "smollm2-135m")
+    for job in jobs:  # one at a time: never two trainings at once on a shared machine
+        cmd = [sys.executable, __file__, "--worker", job, "--batch", str(args.batch), "--seq",
+               str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        env = {**os.environ, "GLOG_v": "3", "PIPELINE_CACHE": str(cache)}
+        if "cache" not in job.split(":")[-1].split("+"):
+            env["PIPELINE_NO_COMPILE_CACHE"] = "1"
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+        if not line:
+            print(f"{job} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+            continue
+        results.append(json.loads(line[-1][7:]))
+        print(json.dumps(results[-1]), flush=True)
+    peer = next((r for r in results if r["name"] == "torch+peft"), None)
+    if peer:
+        for r in results:
+            r["speed_ratio_vs_peer"] = round(r["tokens_per_s"] / peer["tokens_per_s"], 3)
+            r["memory_ratio_vs_peer"] = round(r["peak_rss_gb"] / peer["peak_rss_gb"], 3)
+    print("\n| configuration | first step s | step s | tokens/s | peak RSS GB | steady RSS GB | speed vs peer | memory vs peer |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r['name']} | {r['first_step_s']} | {r['step_s']} | {r['tokens_per_s']} | {r['peak_rss_gb']} | "
+              f"{r['rss_after_steps_gb']} | {r.get('speed_ratio_vs_peer', '-')} | {r.get('memory_ratio_vs_peer', '-')} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
