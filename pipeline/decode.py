@@ -10,14 +10,18 @@ additive -10000 mask, SiLU-gated MLP, tied or separate output head (RMSNorm weig
 attention scale folded into the next matmul: same values up to float rounding, fewer kernels).
 Greedy tokens match MindFormers' full-recompute forward and transformers' generate() on the
 same GGUF (tests/integration/test_decode.py, bench/bench_decode.py). One graph-mode cell serves
-both prefill (S prompt tokens) and decode (S = 1); its shapes are static, so graph mode compiles
-once per (prompt bucket, attention span) for prefill and once per span for the one-token step.
+both prefill and decode; its shapes are static. The prompt is prefilled in fixed chunks of
+``bucket`` tokens, and the attention span is rounded to SPAN_STEP slots, so a whole run needs
+only two graphs per span (a chunk and a one-token step). Why: MindSpore on CPU keeps every
+compiled graph's buffers alive, and one prefill graph per prompt-length bucket took a 100-item
+SQuAD run (prompts of 84-842 tokens) past 23 GB; chunked, it stays near the weights' size.
 
 Layout. Prompts are left-padded to a bucket length P, so every row writes its next key/value
 into the same cache slot; each row's RoPE positions start at 0 on its first real token, so a
 row decodes exactly as it would alone. The cache is a Parameter per layer of shape
 [batch, kv_heads, max_len, head_dim], updated in place with ScatterNdUpdate; attention reads
-only the first `span` slots a batch can fill (its bucket + max_new_tokens).
+only the first `span` slots a batch can fill (its padded prompt + max_new_tokens, rounded
+up to SPAN_STEP).
 
 Entry point: ``GreedyDecoder(weights, cfg).generate(prompt_ids, max_new_tokens=...)``.
 """
@@ -33,7 +37,8 @@ import numpy as np
 from pipeline.errors import PipelineError
 
 MASK_VALUE = -10000.0   # what MindFormers' LowerTriangularMaskWithDynamic adds to masked scores
-DEFAULT_BUCKET = 32     # prompt lengths are rounded up to this, so graphs are reused
+DEFAULT_BUCKET = 32     # prefill chunk: prompt lengths are rounded up to a multiple of this
+SPAN_STEP = 256         # attention spans are rounded up to this, so few graphs are needed
 
 
 @dataclass(frozen=True)
@@ -263,10 +268,10 @@ class GreedyDecoder:
         self._compiled: set[tuple[int, int]] = set()   # (tokens per call, span) compiled
 
     def _compile(self, tokens, positions, visible) -> None:
-        """Compile the graphs a batch needs (its prefill and its one-token step) without
+        """Compile the graphs a batch needs (its prefill chunk and its one-token step) without
         running them: compilation otherwise happens inside a shape's first call, and doing it
         here keeps it out of the per-row seconds."""
-        width, span = tokens.shape[1], visible.shape[1]
+        width, span = tokens.shape[1], visible.shape[1]   # width: the prefill chunk
         began = time.monotonic()
         if (width, span) not in self._compiled:
             self._cell.compile(*self._inputs(tokens, positions, 0, visible))
@@ -338,17 +343,22 @@ class GreedyDecoder:
             tokens[row, width - len(ids):] = ids
             pads[row] = width - len(ids)
         # Attention reads only the slots this batch can fill, rounded so few graphs are needed.
-        span = min(self.max_len, _round_up(width + max_new_tokens, self.bucket))
+        span = min(self.max_len, _round_up(width + max_new_tokens, SPAN_STEP))
         visible = np.zeros((B, span), bool)
         visible[:, :width] = np.arange(width)[None, :] >= pads[:, None]
         positions = np.maximum(np.arange(width)[None, :] - pads[:, None], 0)
 
-        self._compile(tokens, positions, visible)
+        chunk = self.bucket
+        self._compile(tokens[:, :chunk], positions[:, :chunk], visible)
         start_time = time.monotonic()
         out: list[list[int]] = [[] for _ in range(n)]
         done_at: list[float | None] = [None] * n
         reason = ["length"] * n
-        logits = self.logits_step(tokens, positions, 0, visible)
+        # Chunked prefill: causal masking keeps each chunk from seeing slots not yet written,
+        # and `visible` hides the left padding; the last chunk ends on every row's last token.
+        for at in range(0, width, chunk):
+            logits = self.logits_step(tokens[:, at:at + chunk], positions[:, at:at + chunk],
+                                      at, visible)
         lengths_np = np.array(lengths + [0] * (B - n), np.int64)
         for step in range(max_new_tokens):
             if step < min_new_tokens and stops.size:
