@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# MindSpore prints WARNING-level C++ logs (deprecations, compile-cache misses) on every run;
+# keep the console for our progress bars unless the user asked for more (GLOG_v=1 or 2).
+os.environ.setdefault("GLOG_v", "3")
 
 from pipeline.errors import PipelineError
 
