@@ -29,7 +29,8 @@ def import_run(name: str, predictions, tests, train_log=None, eval_log=None,
     rows, a count mismatch, an unreadable log, or an existing run (unless force)."""
     from pipeline.data.prompts import template_text
     from pipeline.evaluate import evaluate
-    from pipeline.infer import file_sha256, load_math_tests
+    from pipeline.infer import load_math_tests
+    from pipeline.runs import file_sha256
     from pipeline.logs import parse_log
     from pipeline.npy import load_predictions
 

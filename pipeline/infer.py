@@ -13,7 +13,6 @@ prompts pad to one bucket. The prompt is the one the run was trained with (its m
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -105,14 +104,6 @@ def prompts_for(task: str, tests: list[dict], template: str | None) -> list[str]
         return [row["prompt"] for row in tests]
     # replace, not format: LaTeX braces in a problem must never break the template
     return [template.replace("{problem}", row["problem"]) for row in tests]
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- progress file
@@ -262,7 +253,7 @@ def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings,
                              "trainable_params": lora_trainable_for(preset.dims, rank, targets)}
     data = dict(manifest.get("data") or {})
     data[f"{settings.task}_tests"] = {"path": str(tests_src) if tests_src else "contest SQuAD dev",
-                                      "sha256": file_sha256(runs.task_file(run, "tests", settings.task)),
+                                      "sha256": runs.file_sha256(runs.task_file(run, "tests", settings.task)),
                                       "rows": len(tests)}
     fields["data"] = data
     inference = dict(manifest.get("inference") or {})

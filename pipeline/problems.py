@@ -60,7 +60,7 @@ def _binary(symbol: str, name: str, description: str) -> ProblemType:
     return ProblemType(
         name, description,
         re.compile(rf"计算\s*(?P<a>{_NUM})\s*{op}\s*(?P<b>{_NUM})\s*等于多少\s*{_Q}"),
-        re.compile(rf".*=\s*(?P<r>\S+)\s*", re.S),
+        re.compile(r".*=\s*(?P<r>\S+)\s*", re.S),
         _groups)
 
 

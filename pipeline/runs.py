@@ -18,6 +18,7 @@ re-runs inference.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -71,6 +72,15 @@ def task_file(run: Path, kind: str, task: str) -> Path:
         raise PipelineError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     ext = {"predictions": "npy", "tests": "jsonl", "infer": "jsonl", "samples": "jsonl"}[kind]
     return run / f"{kind}_{task}.{ext}"
+
+
+def file_sha256(path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks): the data hashes in manifests."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def now_iso() -> str:

@@ -18,7 +18,6 @@ same batch it would have seen without the kill.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -74,14 +73,6 @@ def params_line(trainable: int, when: str | None = None) -> str:
 def _timestamp() -> str:
     t = time.time()
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + f",{int(t % 1 * 1000):03d}"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- data
@@ -280,7 +271,7 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
                             "it or choose another --run", run)
 
     src, ids, labels = prepare_data(preset, run)
-    data_hash = file_sha256(src)
+    data_hash = runs.file_sha256(src)
     ids, labels, too_long = fit_width(ids, labels, preset.train.seq_length)
     ids, labels, dropped = drop_unsupervised(ids, labels, src)
     dropped += too_long
@@ -303,7 +294,7 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
 
     import mindspore as ms
     from mindspore import nn
-    from pipeline.model.build import build_model, save_adapter, setup_context, trainable_count
+    from pipeline.model.build import build_model, setup_context, trainable_count
 
     k = head_budget(labels, t.batch_size) if t.head_trim else 0
     setup_context({"graph": "train", "config": _resume_key(config), "width": width, "steps": total,

@@ -7,7 +7,6 @@ file, or a missing file raises PipelineError naming the file.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pipeline.errors import PipelineError
+from pipeline.runs import file_sha256
 from pipeline.problems import TYPES, classify
 
 _MAX_REPORTED = 20  # malformed rows listed in a report; the count is always complete
@@ -199,10 +199,4 @@ def read_jsonl(path) -> list[dict]:
     return rows
 
 
-def sha256_file(path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_file = file_sha256  # one implementation, in pipeline.runs

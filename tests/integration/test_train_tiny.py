@@ -16,7 +16,7 @@ import pytest
 from pipeline.__main__ import main
 from pipeline.errors import PipelineError
 from pipeline.model.params import lora_trainable_for
-from pipeline.model.presets import load_preset, with_data, with_overrides
+from pipeline.model.presets import load_preset, with_data
 from pipeline.train import lr_schedule, train
 
 pytestmark = pytest.mark.integration
