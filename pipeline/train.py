@@ -6,7 +6,7 @@ per-step LR table -> TrainOneStepCell loop. Writes, per docs/run_format.md:
 
     train.log            MindFormers' own line format ("Network Parameters: N." and
                          "{ Epoch:[  1/  1], step:[    2/  300], loss: 1.392, ...")
-    adapter/step_<N>.ckpt  LoRA A/B only (+ .json sidecar), every save_interval steps
+    adapter/step_<N>.ckpt  LoRA A/B only (+ .json sidecar), every save_interval steps; the newest 3 kept
     optimizer.ckpt       AdamW moments + step of the latest checkpoint (for --resume)
     train_state.json     last step, checkpoint paths, data sha256
     manifest.json        kind "finetuned", model, adapter, data, config, seed, versions
@@ -392,7 +392,30 @@ def _checkpoint(net, optimizer, run: Path, preset, step: int, total: int, data_h
     runs.write_json_atomic(run / "train_state.json", {
         "last_step": step, "total_steps": total, "adapter": rel, "optimizer": "optimizer.ckpt",
         "data_sha256": data_hash, "config": _resume_key(config), "updated": runs.now_iso()})
+    prune_adapters(run / "adapter", KEEP_ADAPTERS)
     return rel
+
+
+KEEP_ADAPTERS = 3  # a 400-step run saving every 10 steps kept 40 adapters (188 MB) before this
+
+
+def prune_adapters(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` adapter/step_<N>.ckpt (+ .json); returns what went.
+
+    Called only after train_state.json points at the newest, so a crash mid-prune never
+    leaves the run without the checkpoint it would resume from.
+    """
+    def step_of(path: Path) -> int:
+        return int(path.stem.split("_", 1)[1])
+    ckpts = sorted((p for p in folder.glob("step_*.ckpt") if p.stem.split("_", 1)[1].isdigit()),
+                   key=step_of)
+    removed = []
+    for old in ckpts[:-keep] if keep > 0 else []:
+        for path in (old, old.with_suffix(".json")):
+            if path.exists():
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def _restore(net, optimizer, run: Path, state: dict) -> None:

@@ -78,9 +78,12 @@ def plan(args) -> list[Stage]:
             sizes[key] = getattr(args, key)
     recipe = Path(args.recipe)
     from pipeline.data.recipes import load_recipe
-    out_dir = REPO_ROOT / load_recipe(recipe).output.dir  # absolute dirs stay absolute
-    math_tests = out_dir / "test.jsonl"
-    squad_tests = out_dir / f"squad_subset_{sizes['squad_n']}.jsonl"
+    # Paths go into commands (and so into manifests) relative to the repository, where
+    # every stage runs; the skip checks resolve them.
+    out_rel = Path(load_recipe(recipe).output.dir)
+    out_dir = REPO_ROOT / out_rel  # an absolute output.dir stays absolute
+    math_tests = out_rel / "test.jsonl"
+    squad_tests = out_rel / f"squad_subset_{sizes['squad_n']}.jsonl"
     results = Path(args.results or RESULTS_DIR)
     base, tuned = results / args.base_run, results / args.run
     py = [sys.executable, "-m", "pipeline"]
@@ -99,14 +102,14 @@ def plan(args) -> list[Stage]:
               lambda: _prepared_ok(out_dir)),
         Stage("squad subset", py + ["data", "squad", "--out", str(squad_tests),
                                     "--subset", str(sizes["squad_n"])],
-              lambda: _count_lines(squad_tests) == sizes["squad_n"]),
+              lambda: _count_lines(REPO_ROOT / squad_tests) == sizes["squad_n"]),
         infer(base, "math", ["--base-only"]),
         infer(base, "squad", ["--base-only"]),
         Stage(f"evaluate ({base.name})", py + ["evaluate", "--run", base.name],
               lambda: _evaluated(base, [base / "predictions_math.npy", base / "predictions_squad.npy"])),
         Stage(f"train ({tuned.name})",
               py + ["train", "--config", args.config, "--run", tuned.name,
-                    "--data", str(out_dir / "train.mindrecord"), "--max-steps", str(sizes["steps"])]
+                    "--data", str(out_rel / "train.mindrecord"), "--max-steps", str(sizes["steps"])]
               + (["--resume"] if (tuned / "train_state.json").is_file() else []),
               lambda: _trained(tuned, sizes["steps"])),
         infer(tuned, "math", []),

@@ -75,3 +75,4 @@ def test_cli_lora_params_json(capsys):
 def test_cli_lora_params_bad_target_exits_2(capsys):
     assert main(["lora-params", "--model", "smollm2-135m", "--rank", "8", "--targets", "q_proj"]) == 2
     assert "q_proj" in capsys.readouterr().err
+
