@@ -211,8 +211,8 @@ def register(subparsers) -> None:
                    help=f"about 10 minutes: {VARIANTS['quick']} instead of {VARIANTS['full']}")
     p.add_argument("--recipe", default="configs/data/default.yaml", help="data recipe")
     p.add_argument("--config", default="configs/smollm2_135m_lora_cpu.yaml", help="model preset")
-    p.add_argument("--base-run", default=None, help="baseline run id (default smollm2-base[-quick])")
-    p.add_argument("--run", default=None, help="finetuned run id (default smollm2-lora[-quick])")
+    p.add_argument("--base-run", default=None, help="baseline run id (default main-base, or quick-base)")
+    p.add_argument("--run", default=None, help="finetuned run id (default main-lora, or quick-lora)")
     p.add_argument("--math-n", type=int, help="math test rows to decode")
     p.add_argument("--squad-n", type=int, help="SQuAD subset size")
     p.add_argument("--steps", type=int, help="training steps")
@@ -225,7 +225,9 @@ def register(subparsers) -> None:
 
 
 def _with_defaults(args) -> int:
-    suffix = "-quick" if args.quick else ""
-    args.base_run = args.base_run or f"smollm2-base{suffix}"
-    args.run = args.run or f"smollm2-lora{suffix}"
+    # Not the shipped runs' ids (smollm2-base/-lora): a fresh clone then makes its own runs
+    # beside the shipped ones instead of finding them "already done".
+    prefix = "quick" if args.quick else "main"
+    args.base_run = args.base_run or f"{prefix}-base"
+    args.run = args.run or f"{prefix}-lora"
     return cmd_main(args)
