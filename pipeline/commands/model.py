@@ -43,7 +43,7 @@ def register(subparsers):
                     "--out /tmp/mf --cards 4")
     p.add_argument("--config", default="configs/llama3_8b_lora_npu.yaml")
     p.add_argument("--out", default="configs/mindformers", help="folder for the rendered YAML")
-    p.add_argument("--cards", type=int, default=4, choices=[1, 2, 4, 8])
+    p.add_argument("--cards", type=int, default=4, choices=[1, 2, 4, 8, 16])
     p.add_argument("--mindformers-dir", default="/path/to/mindformers",
                    help="MindFormers checkout on the Ascend host")
     p.add_argument("--checkpoint", default="/path/to/llama3_8b.ckpt", help="base Llama3-8B checkpoint")
