@@ -12,12 +12,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import contest
+from pipeline.model.params import LORA_TARGETS, lora_trainable
 
-# LoRA parameters per layer per rank for Llama3-8B (contest_spec.md section 1):
-# rank * (in + out) with hidden 4096, 8 KV heads x 128, FFN 14336.
-LLAMA3_8B_LAYERS = 32
-LLAMA3_8B_LORA_PER_RANK = {"wq": 8192, "wk": 5120, "wv": 5120, "wo": 8192,
-                           "w1": 18432, "w2": 18432, "w3": 18432}
 PAIR_FILTERS = ("all rows", "baseline right, candidate wrong", "baseline wrong, candidate right")
 
 
@@ -143,12 +139,15 @@ def llama3_lora_params(rank: int, targets: list[str]) -> int:
     r8 on wq,wv gives 3,407,872 (the contest baseline). Raises ValueError for an
     unknown target or a rank below 1.
     """
-    unknown = sorted(set(targets) - set(LLAMA3_8B_LORA_PER_RANK))
+    unknown = sorted(set(targets) - set(LORA_TARGETS))
     if unknown:
-        raise ValueError(f"unknown target module(s) {unknown}; choose from {list(LLAMA3_8B_LORA_PER_RANK)}")
+        raise ValueError(f"unknown target module(s) {unknown}; choose from {list(LORA_TARGETS)}")
     if rank < 1:
         raise ValueError(f"rank must be >= 1, got {rank}")
-    return LLAMA3_8B_LAYERS * rank * sum(LLAMA3_8B_LORA_PER_RANK[t] for t in set(targets))
+    if not targets:
+        return 0  # an empty pick in the what-if calculator: no adapter
+    # The count itself is the pipeline's (pipeline.model.params), so page and CLI agree.
+    return lora_trainable("llama3-8b", rank, sorted(set(targets), key=LORA_TARGETS.index))
 
 
 def what_if(rank: int, targets: list[str], accuracy: float, leaderboard_scores: list[float]) -> dict:

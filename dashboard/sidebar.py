@@ -14,7 +14,7 @@ from dashboard import data, derive
 from pipeline import jobs
 from pipeline.errors import PipelineError
 
-TARGETS = list(derive.LLAMA3_8B_LORA_PER_RANK)
+TARGETS = list(derive.LORA_TARGETS)
 
 
 def _default(ids: list[str], kind: str, last: bool) -> str:

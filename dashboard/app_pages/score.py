@@ -34,7 +34,7 @@ st.altair_chart(charts.pareto(points), width="stretch")
 st.subheader("What if: LoRA on Llama3-8B")
 c1, c2, c3 = st.columns([1, 2, 2])
 rank = c1.number_input("rank", 1, 1024, 8, key="wi_rank")
-targets = c2.multiselect("target modules", list(derive.LLAMA3_8B_LORA_PER_RANK),
+targets = c2.multiselect("target modules", list(derive.LORA_TARGETS),
                          default=["wq", "wv"], key="wi_targets")
 acc = c3.slider("math accuracy", 0.0, 1.0, 0.65, 0.005, format="%.3f", key="wi_acc")
 if targets:
