@@ -27,8 +27,8 @@ DEFAULT_PRESET = Path(__file__).resolve().parent.parent / "configs" / "smollm2_1
 DEFAULT_MATH_PROMPT = "minimal"
 MAX_NEW_TOKENS = {"math": 48, "squad": 20}
 MIN_NEW_TOKENS = {"math": 0, "squad": 1}   # the contest forced one token for SQuAD
-# Prompt-length rounding: every new bucket costs a graph compile; SQuAD prompts spread over
-# 65-842 tokens (22 buckets of 32, 13 of 64), math prompts over a few dozen.
+# Prefill chunk (pipeline.decode): prompts are fed this many tokens per call. SQuAD prompts
+# run to 842 tokens, so larger chunks there mean fewer calls; math prompts are a few dozen.
 BUCKET = {"math": 32, "squad": 64}
 
 
