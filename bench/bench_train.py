@@ -7,13 +7,15 @@ subprocess so its peak RSS is its own; tokens/s counts every position fed (batch
 identical for both sides; the first `--warmup` steps (graph compile) are not timed.
 
     python bench/bench_train.py                       # ours (best settings) vs peer
-    python bench/bench_train.py --variants baseline,head_trim,o1,head_trim+o1 --steps 6
+    python bench/bench_train.py --variants head_trim,head_trim+micro2,head_trim+micro4 --steps 6
 
 Variants of ours (combinable with '+'):
     baseline    MindFormers LlamaForCausalLM loss over every position (what train.py did first)
     head_trim   LM head + cross-entropy only on the positions that carry a label
     o1          MindSpore memory_optimize_level O1 (memory reuse across the graph)
     recompute   recompute each decoder layer in the backward pass (gradient checkpointing)
+    microN      gradients summed over batch/N passes of N rows (train.micro_batch: N); the
+                update is the whole batch's, peak memory follows the N-row pass
     cache       MindSpore's compile cache (keyed as train.py keys it); the variant runs twice,
                 cold then warm, since a warm cache skips compilation and its memory peak
 Output: one JSON line per configuration and a summary with ratios against the peer.
@@ -70,7 +72,7 @@ def run_mindspore(variant: str, data, warmup: int) -> dict:
     from mindspore import nn
     from pipeline.model.build import build_model, setup_context
     from pipeline.model.presets import load_preset
-    from pipeline.train import HeadTrimLoss, label_positions
+    from pipeline.train import HeadTrimLoss, _step_cells, run_batch
 
     opts = set(variant.split("+"))
     setup_context({"bench": variant, "shape": [len(data[0][0]), data[0][0].shape[1]]}
@@ -79,22 +81,22 @@ def run_mindspore(variant: str, data, warmup: int) -> dict:
         ms.set_context(memory_optimize_level="O1")
     preset = load_preset(REPO / "configs" / "smollm2_135m_lora_cpu.yaml")
     batch, width = data[0][0].shape
-    net = build_model(preset, for_training=True, seq_length=width - 1, batch_size=batch,
+    micro = next((int(o[5:]) for o in opts if o.startswith("micro")), batch)
+    if micro < batch and "head_trim" not in opts:
+        raise SystemExit("microN needs head_trim (its loss weights labels by the whole batch)")
+    net = build_model(preset, for_training=True, seq_length=width - 1, batch_size=micro,
                       recompute="recompute" in opts)
-    k = max(int((lab[:, 1:] != -100).sum(1).max()) for _, lab in data) * batch
+    k = max(int((lab[:, 1:] != -100).sum(1).max()) for _, lab in data) * micro
     if "head_trim" in opts:
         net = HeadTrimLoss(net, k)
     opt = nn.AdamWeightDecay([p for p in net.trainable_params()], learning_rate=1e-4,
                              beta1=0.9, beta2=0.95)
-    cell = nn.TrainOneStepCell(net, opt)
-    cell.set_train(True)
+    grad_step, apply_step = _step_cells(net, opt)  # the step train.py runs
     times, losses, rss = [], [], []
     for ids, labels in data:
-        args = [ms.Tensor(ids), ms.Tensor(labels)]
-        if "head_trim" in opts:
-            args += [ms.Tensor(a) for a in label_positions(labels, k)]
         t = time.perf_counter()
-        losses.append(float(cell(*args).asnumpy()))
+        losses.append(run_batch(grad_step, apply_step, ids, labels, micro,
+                                k if "head_trim" in opts else None))
         times.append(time.perf_counter() - t)
         rss.append(current_rss_gb())
     out = _summary(f"mindformers:{variant}", times, losses, batch, width - 1, warmup)
@@ -158,7 +160,7 @@ def worker(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default="head_trim+o1", help="comma list of our configurations")
+    ap.add_argument("--variants", default="head_trim+micro2", help="comma list of our configurations")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)

@@ -8,6 +8,10 @@ answer stays the last number after the last ``=`` (or the template's own place),
 Working styles (``WORKING_STYLES``), each a few short lines so a row fits seq_length 256:
 - ``signs`` (add, sub, mul, div): the sign is settled first, then the operation on magnitudes:
   ``-4204.22 + 2369.17 = -(4204.22 - 2369.17) = -1835.05``.
+- ``digits`` (add, sub): the ``signs`` line, then one line per column of the magnitudes,
+  least significant first, carries and borrows written out (``5+6=11``, ``6+3+1=10``;
+  ``12-6=6``, ``17-7-1=9``), then ``= answer``: a 4-digit.2-decimal pair takes 6-7 short
+  lines (about 130 tokens with the minimal prompt).
 - ``partial`` (mul): sign first, then one partial product per non-zero digit of the operand
   with fewer non-zero digits (``* 400 = 2987992``), then their sum, then ``= answer``
   (about 215 tokens with the minimal prompt: near the 256 limit, so overlong rows exist).
@@ -21,7 +25,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from pipeline.problems import extract_operands, reference_answer
 
 WORKING_STYLES: dict[str, tuple[str, ...]] = {
-    "add": ("signs",), "sub": ("signs",), "mul": ("signs", "partial"), "div": ("signs", "long"),
+    "add": ("signs", "digits"), "sub": ("signs", "digits"), "mul": ("signs", "partial"), "div": ("signs", "long"),
 }
 # Wide enough to write an E+34 value in fixed point without rounding.
 _WIDE = Context(prec=200)
@@ -80,6 +84,54 @@ def work_add_sub(a: str, op: str, b: str, answer: str) -> str:
         step = _signed(big_negative, f"{_plain(big)} - {_plain(small)}")
     head = f"{a} {op} {b}"
     return f"{head} = {answer}" if step == head else f"{head} = {step} = {answer}"
+
+
+def _aligned_digits(x: Decimal, y: Decimal) -> tuple[list[int], list[int]]:
+    """Digits of non-negative x and y aligned on the decimal point, least significant first."""
+    places = max(-x.as_tuple().exponent, -y.as_tuple().exponent, 0)
+
+    def digits(value: Decimal) -> list[int]:
+        return [int(c) for c in reversed(str(int(value.scaleb(places))))]
+    dx, dy = digits(x), digits(y)
+    width = max(len(dx), len(dy))
+    return dx + [0] * (width - len(dx)), dy + [0] * (width - len(dy))
+
+
+def column_lines(big: Decimal, small: Decimal, op: str) -> list[str]:
+    """Column addition (op '+') or subtraction (op '-', big >= small >= 0), right to left.
+
+    Each line is one column: ``6+3+1=10`` (carry in 1, digit 0, carry out 1) or
+    ``17-7-1=9`` (a leading 1 marks the borrowed ten; borrow in 1).
+    """
+    lines, carry = [], 0
+    for a, b in zip(*_aligned_digits(big, small)):
+        tail = f"{op}{carry}" if carry else ""
+        if op == "+":
+            total = a + b + carry
+            lines.append(f"{a}+{b}{tail}={total}")
+            carry = total // 10
+        else:
+            diff = a - b - carry
+            borrowed = diff < 0
+            lines.append(f"{'1' if borrowed else ''}{a}-{b}{tail}={diff + 10 if borrowed else diff}")
+            carry = int(borrowed)
+    return lines
+
+
+def work_add_sub_digits(a: str, op: str, b: str, answer: str) -> str:
+    """The ``signs`` step for ``a op b``, then its magnitudes column by column, then ``= answer``."""
+    x, y = Decimal(a), Decimal(b) if op == "+" else -Decimal(b)
+    ax, ay = abs(x), abs(y)
+    head = f"{a} {op} {b}"
+    if (x < 0) == (y < 0) or x == 0 or y == 0:
+        negative = x < 0 or (x == 0 and y < 0)
+        step, columns = _signed(negative, f"{_plain(ax)} + {_plain(ay)}"), column_lines(ax, ay, "+")
+    else:
+        big, small, big_negative = (ax, ay, x < 0) if ax >= ay else (ay, ax, y < 0)
+        step = _signed(big_negative, f"{_plain(big)} - {_plain(small)}")
+        columns = column_lines(big, small, "-")
+    first = head if step == head else f"{head} = {step}"
+    return "\n".join([first, *columns, f"= {answer}"])
 
 
 def _sign_step(a: str, symbol: str, b: str) -> tuple[str, bool, Decimal, Decimal]:
@@ -158,7 +210,8 @@ def add_working(solution: str, problem: str, type_name: str, style: str) -> str:
     a, b = ops["a"], ops["b"]
     answer = reference_answer(solution, type_name)
     if type_name in ("add", "sub"):
-        return work_add_sub(a, "+" if type_name == "add" else "-", b, answer)
+        work = work_add_sub_digits if style == "digits" else work_add_sub
+        return work(a, "+" if type_name == "add" else "-", b, answer)
     if type_name == "mul":
         return (work_mul_partial if style == "partial" else work_mul_signs)(a, b, answer)
     return (work_div_long if style == "long" else work_div_signs)(a, b, answer)

@@ -50,7 +50,13 @@ def setup_context(cache_key: dict | str | None = None) -> None:
     # same model (measured), so only keyed training graphs use it.
     kwargs = {"mode": ms.GRAPH_MODE, "device_target": "CPU", "enable_compile_cache": False}
     if cache_key is not None and os.environ.get("PIPELINE_NO_COMPILE_CACHE") != "1":
-        digest = hashlib.sha256(json.dumps(cache_key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        # Our cells' source is part of the key: MindSpore handed back a graph compiled from
+        # an older GradStep (returning a tuple) after train.py changed (measured).
+        here = Path(__file__).resolve().parent.parent
+        sources = [(here / f).read_bytes() for f in ("train.py", "model/build.py")]
+        key = json.dumps([cache_key, ms.__version__, [hashlib.sha256(b).hexdigest() for b in sources]],
+                         sort_keys=True, default=str)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         path = cache_dir() / "ms_compile_cache" / digest
         path.mkdir(parents=True, exist_ok=True)
         kwargs.update(enable_compile_cache=True, compile_cache_path=str(path))

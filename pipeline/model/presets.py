@@ -6,7 +6,7 @@ A preset YAML has four sections, each mapping onto a frozen dataclass:
     lora:  {rank, alpha, dropout, targets: [wq, wv, ...]}
     train: {lr, schedule, warmup_ratio, max_steps, epochs, batch_size, seq_length,
             seed, save_interval, log_interval, weight_decay, betas,
-            head_trim, recompute, memory_level}
+            micro_batch, head_trim, recompute, memory_level}
     data:  {train: path (MindRecord, JSONL of problem/solution rows, or a data recipe
             YAML), prompt_template: name}
     device: cpu | npu
@@ -65,6 +65,8 @@ class TrainSpec:
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.95)
     # Speed/memory switches (bench/bench_train.py measures each):
+    micro_batch: int | None = None    # rows per forward/backward; gradients of batch_size /
+                                      # micro_batch passes are summed (None: the whole batch)
     head_trim: bool = True            # LM head + loss only on labelled positions
     recompute: bool = False           # recompute decoder layers in backward (less memory)
     memory_level: str = "O0"          # MindSpore memory_optimize_level: O0 or O1
@@ -153,6 +155,14 @@ def _check(preset: Preset, src) -> None:
         raise PipelineError(f"train.max_steps: must be a positive integer or null, got {train.max_steps!r}", src)
     if len(train.betas) != 2 or not all(0 <= b < 1 for b in train.betas):
         raise PipelineError(f"train.betas: need two values in [0, 1), got {list(train.betas)}", src)
+    if train.micro_batch is not None:
+        if not isinstance(train.micro_batch, int) or not 1 <= train.micro_batch <= train.batch_size \
+                or train.batch_size % train.micro_batch:
+            raise PipelineError(f"train.micro_batch: must divide batch_size {train.batch_size}, "
+                                f"got {train.micro_batch!r}", src)
+        if train.micro_batch < train.batch_size and not train.head_trim:
+            raise PipelineError("train.micro_batch: summing micro-batch gradients needs "
+                                "head_trim: true (its loss weights each label by the whole batch)", src)
     if train.memory_level not in ("O0", "O1"):
         raise PipelineError(f"train.memory_level: {train.memory_level!r} is not O0 or O1", src)
     if preset.data.prompt_template not in PROMPT_TEMPLATES:

@@ -11,7 +11,7 @@ from pipeline.data import prompts
 from pipeline.data.generate import generate_rows
 from pipeline.data.recipes import SamplingConfig, load_recipe, recipe_from_dict
 from pipeline.data.rewrite import (add_working, round_answer, round_solution, rewrite_target,
-                                   work_add_sub, work_div_long, work_mul_partial)
+                                   work_add_sub, work_add_sub_digits, work_div_long, work_mul_partial)
 from pipeline.errors import PipelineError
 from pipeline.problems import reference_answer
 
@@ -124,6 +124,27 @@ def test_add_sub_working_settles_the_sign_first(a, op, b, answer, expected):
     assert work_add_sub(a, op, b, answer) == expected
 
 
+def test_add_sub_digits_writes_each_column_with_its_carry_or_borrow():
+    assert work_add_sub_digits("-8255.65", "+", "-348.36", "-8604.01").splitlines() == [
+        "-8255.65 + -348.36 = -(8255.65 + 348.36)",
+        "5+6=11", "6+3+1=10", "5+8+1=14", "5+4+1=10", "2+3+1=6", "8+0=8", "= -8604.01"]
+    assert work_add_sub_digits("1888.76", "+", "-4029.72", "-2140.96").splitlines()[1:] == [
+        "12-6=6", "17-7-1=9", "9-8-1=0", "12-8=4", "10-8-1=1", "4-1-1=2", "= -2140.96"]
+
+
+def test_add_sub_digits_columns_rebuild_the_magnitude():
+    """Reading each column's last digit bottom-up (plus a final carry) gives |a op b|."""
+    rows = [r for r in generate_rows(3000, seed=9, types=["add", "sub"], with_type=True)][:300]
+    for row in rows:
+        target = rewrite_target(row["problem"], row["solution"], row["type"], 2, "digits")
+        columns = target.splitlines()[1:-1]
+        digits = "".join(line.split("=")[1][-1] for line in reversed(columns))
+        last = columns[-1].split("=")[1]
+        digits = (last[:-1] + digits) if len(last) == 2 else digits
+        answer = reference_answer(target, row["type"])
+        assert int(digits) == int(answer.lstrip("-").replace(".", "")), target
+
+
 def test_mul_partial_products_sum_to_the_product():
     text = work_mul_partial("7469.98", "-2455.65", "-18343656.39")
     lines = text.splitlines()
@@ -141,7 +162,8 @@ def test_div_long_brackets_the_leading_quotient_digit():
         "7520.36 * 0.3 = 2256.108, 7520.36 * 0.4 = 3008.144"
 
 
-@pytest.mark.parametrize("type_name, style", [("add", "signs"), ("sub", "signs"), ("mul", "signs"),
+@pytest.mark.parametrize("type_name, style", [("add", "signs"), ("sub", "signs"), ("add", "digits"),
+                                              ("sub", "digits"), ("mul", "signs"),
                                               ("mul", "partial"), ("div", "signs"), ("div", "long")])
 def test_rewritten_targets_still_grade_to_the_rounded_answer(type_name, style):
     rows = [r for r in generate_rows(1500, seed=4, types=[type_name], with_type=True)][:200]
