@@ -67,6 +67,14 @@ def test_pareto_front():
     assert list(derive.pareto_front(pts)) == [True, False, True, False]
 
 
+def test_a_baseline_is_the_gate_reference_not_a_fail():
+    assert derive.gate_label({"baseline_run": None, "pass": False}, "baseline") == "— reference"
+    assert "fail" in derive.gate_label({"baseline_run": "other-base", "pass": False}, "baseline")
+    assert "fail" in derive.gate_label({"baseline_run": None, "pass": False}, "finetuned")
+    assert "pass" in derive.gate_label({"baseline_run": "b", "pass": True}, "finetuned")
+    assert derive.gate_label({}, "baseline") is None
+
+
 def test_overview_table_recomputes_score_for_the_rule():
     summaries = [{"run_id": "r", "manifest": {"kind": "finetuned", "model": {"name": "M"},
                                               "adapter": {"rank": 4, "alpha": 8, "targets": ["wq"]}},
