@@ -267,6 +267,16 @@ def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings,
     runs.update_manifest(run, **fields)
 
 
+def default_new_tokens(task: str, manifest: dict, base_only: bool = False) -> int:
+    """MAX_NEW_TOKENS[task], or for math with the run's own adapter, enough for the longest
+    training target plus a margin: targets with digit-by-digit working run to ~100 tokens
+    and would be cut before their answer at 48."""
+    longest = ((manifest.get("data") or {}).get("train") or {}).get("longest_target_tokens")
+    if task != "math" or base_only or not longest:
+        return MAX_NEW_TOKENS[task]
+    return max(MAX_NEW_TOKENS[task], int(longest) + 8)
+
+
 # ---------------------------------------------------------------- the stage
 def infer(run: Path, task: str, tests_path=None, adapter=None, base_only: bool = False,
           preset_path=None, prompt: str | None = None, batch_size: int = 8,
@@ -303,7 +313,7 @@ def infer(run: Path, task: str, tests_path=None, adapter=None, base_only: bool =
             raise PipelineError(f"prompt template {template!r} has no {{problem}} field")
     settings = InferSettings(
         task=task, prompt_template=template,
-        max_new_tokens=max_new_tokens or MAX_NEW_TOKENS[task],
+        max_new_tokens=max_new_tokens or default_new_tokens(task, manifest, base_only),
         min_new_tokens=MIN_NEW_TOKENS[task] if min_new_tokens is None else min_new_tokens,
         adapter=None if adapter_path is None else str(adapter_path), model=preset.model_kind)
     _check_resume(run, task, tests, settings, manifest, restart)

@@ -394,7 +394,9 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
         model={"preset": preset.model_kind, "name": MODEL_NAMES[preset.model_kind],
                "total_params": total_model},
         adapter={"path": state.get("adapter") if state else None, **adapter_info},
-        data={"train": {"path": str(src), "sha256": data_hash, "rows": int(rows), "width": int(width)}},
+        data={"train": {"path": str(src), "sha256": data_hash, "rows": int(rows), "width": int(width),
+                        # infer sizes its math answers by this (working can be ~100 tokens)
+                        "longest_target_tokens": int((labels[:, 1:] != -100).sum(axis=1).max())}},
         prompt_template={"math": preset.data.template}, config=config, seed=t.seed,
         command=command or " ".join(sys.argv))
 

@@ -26,7 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--prompt", help="math prompt template name or text with {problem} "
                                     "(default: the run's training prompt, else 'minimal')")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-new-tokens", type=int, help="default: math 48, squad 20")
+    p.add_argument("--max-new-tokens", type=int,
+                   help="default: squad 20; math 48, or with the run's own adapter its longest "
+                        "training target + 8 tokens when that is longer")
     p.add_argument("--min-new-tokens", type=int, help="default: math 0, squad 1")
     p.add_argument("--limit", type=int, help="only the first N test rows")
     p.add_argument("--bucket", type=int,

@@ -144,3 +144,13 @@ def test_bad_runs_are_refused(tmp_path):
         evaluate("withsquad", baseline="nosquad", results=tmp_path)
     with pytest.raises(PipelineError, match="no such run"):
         evaluate("missing", results=tmp_path)
+
+
+def test_math_answers_get_room_for_the_longest_training_target():
+    from pipeline.infer import MAX_NEW_TOKENS, default_new_tokens
+    trained = {"data": {"train": {"longest_target_tokens": 100}}}
+    assert default_new_tokens("math", trained) == 108
+    assert default_new_tokens("math", {"data": {"train": {"longest_target_tokens": 20}}}) == MAX_NEW_TOKENS["math"]
+    assert default_new_tokens("math", trained, base_only=True) == MAX_NEW_TOKENS["math"]
+    assert default_new_tokens("squad", trained) == MAX_NEW_TOKENS["squad"]
+    assert default_new_tokens("math", {}) == MAX_NEW_TOKENS["math"]
