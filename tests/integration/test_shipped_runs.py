@@ -32,3 +32,11 @@ def test_shipped_predictions_give_shipped_metrics(metrics_path, tmp_path):
         if shipped_rows.exists():
             assert (copy / metrics_path.parent.name / f"samples_{task}.jsonl").read_text(
                 encoding="utf-8") == shipped_rows.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped runs in results/")
+def test_shipped_manifests_hold_no_machine_paths():
+    """A clone lives anywhere: every path a shipped run records is relative to the repo."""
+    for path in [*RESULTS.glob("*/manifest.json"), *RESULTS.glob("main_job_*.json")]:
+        text = path.read_text(encoding="utf-8")
+        assert '"/' not in text and " /" not in text, path
