@@ -62,6 +62,9 @@ def overview_table(summaries: list[dict], rule: str, leaderboard_scores: list[fl
     return pd.DataFrame(rows)
 
 
+GATE_REFERENCE = "— reference"
+
+
 def gate_label(gate: dict, kind: str | None) -> str | None:
     """The SQuAD gate cell. A baseline scored without a baseline of its own is the reference
     its fine-tunes are gated against, not a candidate: gating our CPU base model against the
@@ -69,7 +72,7 @@ def gate_label(gate: dict, kind: str | None) -> str | None:
     if not gate:
         return None
     if kind == "baseline" and not gate.get("baseline_run"):
-        return "— reference"
+        return GATE_REFERENCE
     return "✅ pass" if gate.get("pass") else "❌ fail"
 
 
