@@ -72,7 +72,7 @@ def run_mindspore(variant: str, data, warmup: int) -> dict:
     from mindspore import nn
     from pipeline.model.build import build_model, setup_context
     from pipeline.model.presets import load_preset
-    from pipeline.train import HeadTrimLoss, _step_cells, run_batch
+    from pipeline.train import HeadTrimLoss, _step_cells, head_budget, run_batch
 
     opts = set(variant.split("+"))
     setup_context({"bench": variant, "shape": [len(data[0][0]), data[0][0].shape[1]]}
@@ -86,7 +86,7 @@ def run_mindspore(variant: str, data, warmup: int) -> dict:
         raise SystemExit("microN needs head_trim (its loss weights labels by the whole batch)")
     net = build_model(preset, for_training=True, seq_length=width - 1, batch_size=micro,
                       recompute="recompute" in opts)
-    k = max(int((lab[:, 1:] != -100).sum(1).max()) for _, lab in data) * micro
+    k = max(head_budget(lab, micro) for _, lab in data)
     if "head_trim" in opts:
         net = HeadTrimLoss(net, k)
     opt = nn.AdamWeightDecay([p for p in net.trainable_params()], learning_rate=1e-4,

@@ -205,10 +205,15 @@ def label_positions(labels: np.ndarray, k: int, batch_labels: int | None = None
     return positions, targets, weights
 
 
+def longest_target(labels: np.ndarray) -> int:
+    """Labelled positions in the longest row (its answer's tokens)."""
+    return int((labels[:, 1:] != -100).sum(axis=1).max())
+
+
 def head_budget(labels: np.ndarray, batch_size: int) -> int:
     """k for label_positions: the most labels a batch of batch_size rows can hold
     (batch_size x the longest answer)."""
-    return int((labels[:, 1:] != -100).sum(axis=1).max()) * batch_size
+    return longest_target(labels) * batch_size
 
 
 def _head_trim_cell():
@@ -396,7 +401,7 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
         adapter={"path": state.get("adapter") if state else None, **adapter_info},
         data={"train": {"path": str(src), "sha256": data_hash, "rows": int(rows), "width": int(width),
                         # infer sizes its math answers by this (working can be ~100 tokens)
-                        "longest_target_tokens": int((labels[:, 1:] != -100).sum(axis=1).max())}},
+                        "longest_target_tokens": longest_target(labels)}},
         prompt_template={"math": preset.data.template}, config=config, seed=t.seed,
         command=command or " ".join(sys.argv))
 

@@ -72,17 +72,20 @@ def _signed(negative: bool, inner: str) -> str:
     return f"-({inner})" if negative else inner
 
 
-def work_add_sub(a: str, op: str, b: str, answer: str) -> str:
-    """``a op b = <sign and magnitude step> = answer`` for op in '+', '-'."""
+def _add_sub_step(a: str, op: str, b: str) -> tuple[str, str, Decimal, Decimal, str]:
+    """(head ``a op b``, its sign-first step, larger and smaller magnitude, magnitude op)."""
     x, y = Decimal(a), Decimal(b) if op == "+" else -Decimal(b)
     ax, ay = abs(x), abs(y)
     if (x < 0) == (y < 0) or x == 0 or y == 0:
         negative = x < 0 or (x == 0 and y < 0)
-        step = _signed(negative, f"{_plain(ax)} + {_plain(ay)}")
-    else:
-        big, small, big_negative = (ax, ay, x < 0) if ax >= ay else (ay, ax, y < 0)
-        step = _signed(big_negative, f"{_plain(big)} - {_plain(small)}")
-    head = f"{a} {op} {b}"
+        return f"{a} {op} {b}", _signed(negative, f"{_plain(ax)} + {_plain(ay)}"), ax, ay, "+"
+    big, small, big_negative = (ax, ay, x < 0) if ax >= ay else (ay, ax, y < 0)
+    return f"{a} {op} {b}", _signed(big_negative, f"{_plain(big)} - {_plain(small)}"), big, small, "-"
+
+
+def work_add_sub(a: str, op: str, b: str, answer: str) -> str:
+    """``a op b = <sign and magnitude step> = answer`` for op in '+', '-'."""
+    head, step, _, _, _ = _add_sub_step(a, op, b)
     return f"{head} = {answer}" if step == head else f"{head} = {step} = {answer}"
 
 
@@ -120,18 +123,9 @@ def column_lines(big: Decimal, small: Decimal, op: str) -> list[str]:
 
 def work_add_sub_digits(a: str, op: str, b: str, answer: str) -> str:
     """The ``signs`` step for ``a op b``, then its magnitudes column by column, then ``= answer``."""
-    x, y = Decimal(a), Decimal(b) if op == "+" else -Decimal(b)
-    ax, ay = abs(x), abs(y)
-    head = f"{a} {op} {b}"
-    if (x < 0) == (y < 0) or x == 0 or y == 0:
-        negative = x < 0 or (x == 0 and y < 0)
-        step, columns = _signed(negative, f"{_plain(ax)} + {_plain(ay)}"), column_lines(ax, ay, "+")
-    else:
-        big, small, big_negative = (ax, ay, x < 0) if ax >= ay else (ay, ax, y < 0)
-        step = _signed(big_negative, f"{_plain(big)} - {_plain(small)}")
-        columns = column_lines(big, small, "-")
-    first = head if step == head else f"{head} = {step}"
-    return "\n".join([first, *columns, f"= {answer}"])
+    head, step, first, second, magnitude_op = _add_sub_step(a, op, b)
+    columns = column_lines(first, second, magnitude_op)
+    return "\n".join([head if step == head else f"{head} = {step}", *columns, f"= {answer}"])
 
 
 def _sign_step(a: str, symbol: str, b: str) -> tuple[str, bool, Decimal, Decimal]:
