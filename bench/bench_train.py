@@ -1,13 +1,15 @@
 """Training throughput and peak memory: MindFormers LoRA (ours) vs PyTorch + PEFT LoRA.
 
-Same model (SmolLM2-135M from the same GGUF), same LoRA (r8, alpha 16, dropout 0.05 on
-q/v), same batches (batch 8 x seq 128 from the prepared MindRecord, or random tokens if
+Same model (SmolLM2-135M from the same GGUF), same LoRA (the default preset's rank, alpha,
+dropout and target layers on both sides; --lora-* flags override them for both), same batches (batch 8 x seq 128 from the prepared MindRecord, or random tokens if
 there is none), same machine, one script run. Each configuration runs in its own
 subprocess so its peak RSS is its own; tokens/s counts every position fed (batch x seq),
 identical for both sides; the first `--warmup` steps (graph compile) are not timed.
 
     python bench/bench_train.py                       # ours (best settings) vs peer
     python bench/bench_train.py --variants head_trim,head_trim+micro2,head_trim+micro4 --steps 6
+    python bench/bench_train.py --lora-dropout 0      # both sides without LoRA dropout
+    python bench/bench_train.py --lora-rank 8 --lora-alpha 16 --lora-targets wq,wv   # contest baseline LoRA
 
 Variants of ours (combinable with '+'):
     baseline    MindFormers LlamaForCausalLM loss over every position (what train.py did first)
@@ -16,6 +18,8 @@ Variants of ours (combinable with '+'):
     recompute   recompute each decoder layer in the backward pass (gradient checkpointing)
     microN      gradients summed over batch/N passes of N rows (train.micro_batch: N); the
                 update is the whole batch's, peak memory follows the N-row pass
+    profile     MindSpore's profiler over the timed steps; adds "time_by_op_type" (% of kernel
+                time per op type). The profiler slows the steps: read its shares, not its tokens/s
     cache       MindSpore's compile cache (keyed as train.py keys it); the variant runs twice,
                 cold then warm, since a warm cache skips compilation and its memory peak
 Output: one JSON line per configuration and a summary with ratios against the peer.
@@ -36,6 +40,22 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 DATA = REPO / "data" / "prepared" / "default" / "train.mindrecord"
+PRESET = REPO / "configs" / "smollm2_135m_lora_cpu.yaml"
+HF_NAMES = {"wq": "q_proj", "wk": "k_proj", "wv": "v_proj", "wo": "o_proj",
+            "w1": "gate_proj", "w2": "down_proj", "w3": "up_proj"}  # MindFormers -> transformers
+
+
+def bench_preset(rank: int | None = None, alpha: float | None = None,
+                 dropout: float | None = None, targets: str | None = None):
+    """The default preset's LoRA, with what is given overridden (both sides use the result)."""
+    import dataclasses
+    from pipeline.model.params import check_targets
+    from pipeline.model.presets import load_preset
+    preset = load_preset(PRESET)
+    given = {"rank": rank, "alpha": alpha, "dropout": dropout,
+             "targets": check_targets(targets) if targets else None}
+    changes = {k: v for k, v in given.items() if v is not None}
+    return dataclasses.replace(preset, lora=dataclasses.replace(preset.lora, **changes))
 
 
 def batches(batch: int, seq: int, steps: int, seed: int = 0):
@@ -67,11 +87,10 @@ def peak_rss_gb() -> float:
 
 
 # ---------------------------------------------------------------- ours
-def run_mindspore(variant: str, data, warmup: int) -> dict:
+def run_mindspore(variant: str, data, warmup: int, preset) -> dict:
     import mindspore as ms
     from mindspore import nn
     from pipeline.model.build import build_model, setup_context
-    from pipeline.model.presets import load_preset
     from pipeline.train import HeadTrimLoss, _step_cells, head_budget, run_batch
 
     opts = set(variant.split("+"))
@@ -79,7 +98,6 @@ def run_mindspore(variant: str, data, warmup: int) -> dict:
                   if "cache" in opts else None)
     if "o1" in opts:
         ms.set_context(memory_optimize_level="O1")
-    preset = load_preset(REPO / "configs" / "smollm2_135m_lora_cpu.yaml")
     batch, width = data[0][0].shape
     micro = next((int(o[5:]) for o in opts if o.startswith("micro")), batch)
     if micro < batch and "head_trim" not in opts:
@@ -92,8 +110,12 @@ def run_mindspore(variant: str, data, warmup: int) -> dict:
     opt = nn.AdamWeightDecay([p for p in net.trainable_params()], learning_rate=1e-4,
                              beta1=0.9, beta2=0.95)
     grad_step, apply_step = _step_cells(net, opt)  # the step train.py runs
-    times, losses, rss = [], [], []
-    for ids, labels in data:
+    times, losses, rss, profiler = [], [], [], None
+    for step, (ids, labels) in enumerate(data):
+        if step == warmup and "profile" in opts:
+            from mindspore import Profiler
+            profile_dir = Path(os.environ["PIPELINE_CACHE"]) / "profile"
+            profiler = Profiler(output_path=str(profile_dir))
         t = time.perf_counter()
         losses.append(run_batch(grad_step, apply_step, ids, labels, micro,
                                 k if "head_trim" in opts else None))
@@ -101,11 +123,30 @@ def run_mindspore(variant: str, data, warmup: int) -> dict:
         rss.append(current_rss_gb())
     out = _summary(f"mindformers:{variant}", times, losses, batch, width - 1, warmup)
     out["rss_after_steps_gb"] = round(max(rss[1:] or rss), 2)  # steady state, compile excluded
+    if profiler:
+        profiler.analyse()
+        out["time_by_op_type"] = op_type_shares(next(profile_dir.rglob("cpu_op_type_info_*.csv")))
     return out
 
 
+def op_type_shares(csv_path: Path, top: int = 8) -> dict[str, float]:
+    """Share of kernel time per op type from MindSpore's CPU profile (op_type_info csv),
+    the largest `top` and "other"; forward and backward kernels of a type are summed."""
+    import csv
+    totals: dict[str, float] = {}
+    with open(csv_path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            kind = row["op_type"].removesuffix("Grad")  # DropoutGrad counts as Dropout
+            totals[kind] = totals.get(kind, 0.0) + float(row["total_compute_time"])
+    whole = sum(totals.values()) or 1.0
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    shares = {name: round(100 * t / whole, 1) for name, t in ranked[:top]}
+    shares["other"] = round(100 * sum(t for _, t in ranked[top:]) / whole, 1)
+    return shares
+
+
 # ---------------------------------------------------------------- peer
-def run_torch(data, warmup: int) -> dict:
+def run_torch(data, warmup: int, preset) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -115,8 +156,9 @@ def run_torch(data, warmup: int) -> dict:
     gguf = smollm2_gguf_path()
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
                                                  torch_dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05,
-                                             target_modules=["q_proj", "v_proj"]))
+    lora = preset.lora
+    model = get_peft_model(model, LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                             target_modules=[HF_NAMES[t] for t in lora.targets]))
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
                             betas=(0.9, 0.95), weight_decay=0.0)
@@ -138,6 +180,7 @@ def run_torch(data, warmup: int) -> dict:
         losses.append(float(loss))
     out = _summary("torch+peft", times, losses, ids.shape[0], ids.shape[1] - 1, warmup)
     out["rss_after_steps_gb"] = round(current_rss_gb(), 2)
+    out["torch_threads"] = torch.get_num_threads()
     return out
 
 
@@ -153,8 +196,11 @@ def _summary(name, times, losses, batch, seq, warmup) -> dict:
 # ---------------------------------------------------------------- driver
 def worker(args) -> None:
     data = batches(args.batch, args.seq, args.steps + args.warmup)
-    result = run_torch(data, args.warmup) if args.worker == "torch" else \
-        run_mindspore(args.worker.split(":", 1)[1], data, args.warmup)
+    preset = bench_preset(args.lora_rank, args.lora_alpha, args.lora_dropout, args.lora_targets)
+    result = run_torch(data, args.warmup, preset) if args.worker == "torch" else \
+        run_mindspore(args.worker.split(":", 1)[1], data, args.warmup, preset)
+    result["lora"] = {"rank": preset.lora.rank, "alpha": preset.lora.alpha,
+                      "dropout": preset.lora.dropout, "targets": list(preset.lora.targets)}
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -166,6 +212,11 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--steps", type=int, default=4, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed first steps (compile)")
+    # LoRA for both sides; each defaults to the embedded preset's
+    ap.add_argument("--lora-rank", type=int)
+    ap.add_argument("--lora-alpha", type=float)
+    ap.add_argument("--lora-dropout", type=float)
+    ap.add_argument("--lora-targets", help="e.g. wq,wv (the contest baseline's)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="also write the results as JSON here")
     args = ap.parse_args()
@@ -183,6 +234,9 @@ def main() -> None:
     for job in jobs:  # one at a time: never two trainings at once on a shared machine
         cmd = [sys.executable, __file__, "--worker", job, "--batch", str(args.batch), "--seq",
                str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        for flag in ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets"):
+            if getattr(args, flag) is not None:
+                cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
         env = {**os.environ, "GLOG_v": "3", "PIPELINE_CACHE": str(cache)}
         if "cache" not in job.split(":")[-1].split("+"):
             env["PIPELINE_NO_COMPILE_CACHE"] = "1"
@@ -198,6 +252,9 @@ def main() -> None:
         for r in results:
             r["speed_ratio_vs_peer"] = round(r["tokens_per_s"] / peer["tokens_per_s"], 3)
             r["memory_ratio_vs_peer"] = round(r["peak_rss_gb"] / peer["peak_rss_gb"], 3)
+    for r in results:
+        if "time_by_op_type" in r:
+            print(f"{r['name']} kernel time by op type (%): {r['time_by_op_type']}")
     print("\n| configuration | first step s | step s | tokens/s | peak RSS GB | steady RSS GB | speed vs peer | memory vs peer |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:

@@ -1,0 +1,40 @@
+"""bench/bench_train.py's own logic: the peer trains the same LoRA as ours, and the
+profile summary adds up (the benchmark itself runs outside the test suite)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.model.params import LORA_TARGETS
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("bench_train", REPO / "bench" / "bench_train.py")
+bench_train = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_train)
+
+
+def test_every_lora_target_has_a_transformers_name():
+    assert set(bench_train.HF_NAMES) == set(LORA_TARGETS)
+    assert len(set(bench_train.HF_NAMES.values())) == len(LORA_TARGETS)
+
+
+def test_bench_preset_defaults_to_the_embedded_preset_lora():
+    lora = bench_train.bench_preset().lora
+    assert (lora.rank, lora.targets) == (4, ("wq", "wk", "wv", "wo", "w1", "w2", "w3"))
+
+
+def test_bench_preset_overrides_apply_to_the_lora_both_sides_use():
+    lora = bench_train.bench_preset(rank=8, alpha=16.0, dropout=0.0, targets="wq,wv").lora
+    assert (lora.rank, lora.alpha, lora.dropout, lora.targets) == (8, 16.0, 0.0, ("wq", "wv"))
+    with pytest.raises(PipelineError, match="unknown LoRA target"):
+        bench_train.bench_preset(targets="wq,q_proj")
+
+
+def test_op_type_shares_sums_grad_kernels_into_their_op_and_adds_to_100(tmp_path):
+    csv = tmp_path / "cpu_op_type_info_0.csv"
+    csv.write_text("op_type,type_occurrences,execution_frequency(per-step),total_compute_time,avg_time(ms),percent\n"
+                   "MatMul,10,1,50.0,5,0.5\nDropout,4,1,15.0,3,0.15\nDropoutGrad,4,1,5.0,1,0.05\n"
+                   "Mul,3,1,20.0,6,0.2\nCast,1,1,10.0,10,0.1\n")
+    shares = bench_train.op_type_shares(csv, top=2)
+    assert shares == {"MatMul": 50.0, "Dropout": 20.0, "other": 30.0}
