@@ -109,6 +109,15 @@ def test_squad_gate_against_baseline_and_contest_base(tmp_path):
     assert evaluate(run, results=tmp_path)["metrics"]["squad"]["gate"]["baseline_run"] == "base"
 
 
+def test_report_calls_a_baseline_the_reference_not_a_fail(tmp_path):
+    # the base run's SQuAD (F1 50) is under the contest base's 53.88: as a candidate it would
+    # fail, but a baseline is what its fine-tunes are gated against (as the dashboard shows)
+    base = _make_run(tmp_path, "base", [" 0"] * 4, squad_answers=["Denver Broncos", "nowhere"],
+                     trainable=0)
+    text = render_report(evaluate(base))
+    assert "gate: reference" in text and "--baseline base" in text and "FAIL" not in text
+
+
 def test_base_only_run_has_ratio_zero(tmp_path):
     run = _make_run(tmp_path, "base", [c for _, _, c in MATH], trainable=0)
     m = evaluate(run)["metrics"]
