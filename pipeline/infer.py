@@ -14,6 +14,7 @@ prompts pad to one bucket. The prompt is the one the run was trained with (its m
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -177,6 +178,13 @@ def _run_preset(manifest: dict, preset_path):
     return load_preset(preset_path or DEFAULT_PRESET)
 
 
+def adapter_record(adapter, run: Path) -> str:
+    """An adapter's path as a manifest records it: relative to the run folder, as train
+    records its own ("adapter/step_400.ckpt"), so it holds in any clone and from any working
+    directory (_adapter_for joins it back onto the run)."""
+    return os.path.relpath(Path(adapter).resolve(), Path(run).resolve())
+
+
 def _adapter_for(run: Path, manifest: dict, adapter, base_only: bool) -> Path | None:
     if base_only:
         if adapter:
@@ -212,6 +220,8 @@ def _check_resume(run: Path, task: str, tests: list[dict], settings: InferSettin
     if not infer_path.is_file():
         return
     old = ((manifest.get("inference") or {}).get(task) or {}).get("settings")
+    if old is not None and old.get("adapter") and os.path.isabs(old["adapter"]):
+        old = {**old, "adapter": adapter_record(old["adapter"], run)}  # as recorded before 2026-11-28
     if old is not None and old != settings.as_dict():
         changed = sorted(k for k in settings.as_dict() if old.get(k) != settings.as_dict()[k])
         raise PipelineError(f"{infer_path.name} was decoded with other settings "
@@ -247,7 +257,7 @@ def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings,
         side = adapter.with_suffix(".json")
         spec = json.loads(side.read_text()) if side.is_file() else {}
         rank, targets = spec.get("rank", preset.lora.rank), spec.get("targets", list(preset.lora.targets))
-        fields["adapter"] = {"path": str(adapter), "rank": rank,
+        fields["adapter"] = {"path": adapter_record(adapter, run), "rank": rank,
                              "alpha": spec.get("alpha", preset.lora.alpha),
                              "dropout": spec.get("dropout", preset.lora.dropout), "targets": targets,
                              "trainable_params": lora_trainable_for(preset.dims, rank, targets)}
@@ -315,7 +325,8 @@ def infer(run: Path, task: str, tests_path=None, adapter=None, base_only: bool =
         task=task, prompt_template=template,
         max_new_tokens=max_new_tokens or default_new_tokens(task, manifest, base_only),
         min_new_tokens=MIN_NEW_TOKENS[task] if min_new_tokens is None else min_new_tokens,
-        adapter=None if adapter_path is None else str(adapter_path), model=preset.model_kind)
+        adapter=None if adapter_path is None else adapter_record(adapter_path, run),
+        model=preset.model_kind)
     _check_resume(run, task, tests, settings, manifest, restart)
     runs.write_jsonl(runs.task_file(run, "tests", task), tests)
     _record_manifest(run, manifest, preset, settings, tests_path, tests, adapter_path, command)

@@ -175,7 +175,7 @@ def test_cli_infer_evaluate_runs(tmp_path, math_tests):
     assert proc.returncode == 2 and "not allowed" in proc.stderr
 
 
-def test_training_run_decodes_with_its_adapter_and_prompt(tmp_path, math_tests):
+def test_training_run_decodes_with_its_adapter_and_prompt(tmp_path, math_tests, monkeypatch):
     """A run folder as `train` leaves it: infer picks its adapter, preset and prompt."""
     from pipeline.data.prompts import PROMPTS
     from pipeline.model.presets import load_preset
@@ -189,7 +189,7 @@ def test_training_run_decodes_with_its_adapter_and_prompt(tmp_path, math_tests):
     infer(run, "math", math_tests, max_new_tokens=3, limit=2, quiet=True)
     manifest = runs.read_manifest(run)
     assert manifest["kind"] == "finetuned"
-    assert manifest["inference"]["math"]["settings"]["adapter"] == str(adapter)
+    assert manifest["inference"]["math"]["settings"]["adapter"] == "adapter/step_1.ckpt"
     assert manifest["inference"]["math"]["settings"]["prompt_template"] == PROMPTS["alpaca"]
     texts = load_predictions(run / "predictions_math.npy")
     assert texts[0].startswith(PROMPTS["alpaca"].replace("{problem}", MATH_ROWS[0]["problem"]))
@@ -197,5 +197,14 @@ def test_training_run_decodes_with_its_adapter_and_prompt(tmp_path, math_tests):
     infer(tmp_path / "other", "math", math_tests, adapter=adapter, preset_path=TINY,
           max_new_tokens=3, limit=2, quiet=True)
     assert load_predictions(tmp_path / "other" / "predictions_math.npy") == texts
+    # given relative to the working directory, the adapter is recorded relative to the run
+    # folder, so a later infer on that run (no --adapter, any cwd) still finds it
+    monkeypatch.chdir(tmp_path)
+    infer(Path("third"), "math", math_tests, adapter="train/adapter/step_1.ckpt", preset_path=TINY,
+          max_new_tokens=3, limit=2, quiet=True)
+    assert runs.read_manifest(tmp_path / "third")["adapter"]["path"] == "../train/adapter/step_1.ckpt"
+    monkeypatch.chdir(REPO)
+    again = infer(tmp_path / "third", "math", math_tests, max_new_tokens=3, limit=2, quiet=True)
+    assert again.decoded == 0 and load_predictions(tmp_path / "third" / "predictions_math.npy") == texts
     with pytest.raises(PipelineError, match="fine-tuned adapter"):
         infer(run, "math", math_tests, base_only=True, quiet=True)
