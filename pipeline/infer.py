@@ -179,10 +179,14 @@ def _run_preset(manifest: dict, preset_path):
 
 
 def adapter_record(adapter, run: Path) -> str:
-    """An adapter's path as a manifest records it: relative to the run folder, as train
-    records its own ("adapter/step_400.ckpt"), so it holds in any clone and from any working
-    directory (_adapter_for joins it back onto the run)."""
-    return os.path.relpath(Path(adapter).resolve(), Path(run).resolve())
+    """An adapter's path as a manifest records it. Inside the results folder: relative to the
+    run folder, as train records its own ("adapter/step_400.ckpt", "../other/adapter/..."), so
+    it holds in any clone and from any working directory (_adapter_for joins it back onto
+    the run). Elsewhere: absolute."""
+    adapter, run = Path(adapter).resolve(), Path(run).resolve()
+    if not adapter.is_relative_to(run.parent):
+        return str(adapter)
+    return os.path.relpath(adapter, run)
 
 
 def _adapter_for(run: Path, manifest: dict, adapter, base_only: bool) -> Path | None:
