@@ -19,7 +19,8 @@ Variants of ours (combinable with '+'):
     microN      gradients summed over batch/N passes of N rows (train.micro_batch: N); the
                 update is the whole batch's, peak memory follows the N-row pass
     profile     MindSpore's profiler over the timed steps; adds "time_by_op_type" (% of kernel
-                time per op type). The profiler slows the steps: read its shares, not its tokens/s
+                time per op type) and keeps the per-op detail in artifacts/bench_profile/<variant>/.
+                The profiler slows the steps: read its shares, not its tokens/s
     cache       MindSpore's compile cache (keyed as train.py keys it); the variant runs twice,
                 cold then warm, since a warm cache skips compilation and its memory peak
 Output: one JSON line per configuration and a summary with ratios against the peer.
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -114,7 +116,8 @@ def run_mindspore(variant: str, data, warmup: int, preset) -> dict:
     for step, (ids, labels) in enumerate(data):
         if step == warmup and "profile" in opts:
             from mindspore import Profiler
-            profile_dir = Path(os.environ["PIPELINE_CACHE"]) / "profile"
+            profile_dir = REPO / "artifacts" / "bench_profile" / variant.replace("+", "_")
+            shutil.rmtree(profile_dir, ignore_errors=True)  # one profile per variant: the latest
             profiler = Profiler(output_path=str(profile_dir))
         t = time.perf_counter()
         losses.append(run_batch(grad_step, apply_step, ids, labels, micro,
@@ -126,6 +129,7 @@ def run_mindspore(variant: str, data, warmup: int, preset) -> dict:
     if profiler:
         profiler.analyse()
         out["time_by_op_type"] = op_type_shares(next(profile_dir.rglob("cpu_op_type_info_*.csv")))
+        out["profile_dir"] = str(profile_dir.relative_to(REPO))  # per-op detail for a closer look
     return out
 
 
@@ -230,23 +234,26 @@ def main() -> None:
     from pipeline.model.tokenizer import cache_dir
     # a private compile cache (so "cold" is really cold) next to the real converted weights
     cache = Path(tempfile.mkdtemp(prefix="bench_cache_"))
-    (cache / "smollm2-135m").symlink_to(cache_dir() / "smollm2-135m")
-    for job in jobs:  # one at a time: never two trainings at once on a shared machine
-        cmd = [sys.executable, __file__, "--worker", job, "--batch", str(args.batch), "--seq",
-               str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup)]
-        for flag in ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets"):
-            if getattr(args, flag) is not None:
-                cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
-        env = {**os.environ, "GLOG_v": "3", "PIPELINE_CACHE": str(cache)}
-        if "cache" not in job.split(":")[-1].split("+"):
-            env["PIPELINE_NO_COMPILE_CACHE"] = "1"
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-        if not line:
-            print(f"{job} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
-            continue
-        results.append(json.loads(line[-1][7:]))
-        print(json.dumps(results[-1]), flush=True)
+    try:
+        (cache / "smollm2-135m").symlink_to(cache_dir() / "smollm2-135m")
+        for job in jobs:  # one at a time: never two trainings at once on a shared machine
+            cmd = [sys.executable, __file__, "--worker", job, "--batch", str(args.batch), "--seq",
+                   str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            for flag in ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets"):
+                if getattr(args, flag) is not None:
+                    cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+            env = {**os.environ, "GLOG_v": "3", "PIPELINE_CACHE": str(cache)}
+            if "cache" not in job.split(":")[-1].split("+"):
+                env["PIPELINE_NO_COMPILE_CACHE"] = "1"
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if not line:
+                print(f"{job} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+                continue
+            results.append(json.loads(line[-1][7:]))
+            print(json.dumps(results[-1]), flush=True)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)  # the symlinked weights are not followed
     peer = next((r for r in results if r["name"] == "torch+peft"), None)
     if peer:
         for r in results:
