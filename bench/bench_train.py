@@ -49,15 +49,14 @@ HF_NAMES = {"wq": "q_proj", "wk": "k_proj", "wv": "v_proj", "wo": "o_proj",
 
 def bench_preset(rank: int | None = None, alpha: float | None = None,
                  dropout: float | None = None, targets: str | None = None):
-    """The default preset's LoRA, with what is given overridden (both sides use the result)."""
-    import dataclasses
-    from pipeline.model.params import check_targets
-    from pipeline.model.presets import load_preset
-    preset = load_preset(PRESET)
-    given = {"rank": rank, "alpha": alpha, "dropout": dropout,
-             "targets": check_targets(targets) if targets else None}
-    changes = {k: v for k, v in given.items() if v is not None}
-    return dataclasses.replace(preset, lora=dataclasses.replace(preset.lora, **changes))
+    """The default preset's LoRA, with what is given overridden (both sides use the result),
+    validated as any preset is (rank, dropout range, target names)."""
+    import yaml
+    from pipeline.model.presets import preset_from_dict
+    raw = yaml.safe_load(PRESET.read_text(encoding="utf-8"))
+    given = {"rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets}
+    raw["lora"] = {**raw["lora"], **{k: v for k, v in given.items() if v is not None}}
+    return preset_from_dict(raw, name=PRESET.stem, src=PRESET)
 
 
 def batches(batch: int, seq: int, steps: int, seed: int = 0):

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import contest
+from pipeline.evaluate import gate_is_reference
 from pipeline.model.params import LORA_TARGETS, lora_trainable
 
 PAIR_FILTERS = ("all rows", "baseline right, candidate wrong", "baseline wrong, candidate right")
@@ -66,12 +67,11 @@ GATE_REFERENCE = "— reference"
 
 
 def gate_label(gate: dict, kind: str | None) -> str | None:
-    """The SQuAD gate cell. A baseline scored without a baseline of its own is the reference
-    its fine-tunes are gated against, not a candidate: gating our CPU base model against the
-    contest's Llama3-8B numbers would call it a "fail" that means nothing."""
+    """The SQuAD gate cell; a reference baseline (pipeline.evaluate.gate_is_reference) gets
+    GATE_REFERENCE rather than a "fail" against the contest's Llama3-8B numbers."""
     if not gate:
         return None
-    if kind == "baseline" and not gate.get("baseline_run"):
+    if gate_is_reference(gate, kind):
         return GATE_REFERENCE
     return "✅ pass" if gate.get("pass") else "❌ fail"
 
