@@ -43,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file problem no reader foresaw: still one line, no traceback
+        from pipeline.fileio import write_error
+        message = write_error(exc, exc.filename) if exc.filename else exc.strerror or exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; is one of the input files far larger than expected?",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

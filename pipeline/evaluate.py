@@ -156,8 +156,15 @@ def evaluate(ref, baseline: str | None = None, results: Path | None = None) -> d
     baseline: a run id/folder for the SQuAD gate and the comparison (default: the manifest's
     baseline_run, if any). Returns {"metrics", "comparison"}.
     Raises PipelineError when the run holds nothing to score or its files disagree.
+    Concurrent evaluates of one run take turns (a per-run lock), so none reads another's
+    half-written files.
     """
     run = runs.resolve_run(ref, results)
+    with runs.run_lock(run):
+        return _evaluate_run(run, baseline, results)
+
+
+def _evaluate_run(run: Path, baseline: str | None, results: Path | None) -> dict:
     manifest = runs.read_manifest(run)
     baseline = baseline or manifest.get("baseline_run")
     base_metrics = None

@@ -70,6 +70,31 @@ def params_line(trainable: int, when: str | None = None) -> str:
     return f"{when or _timestamp()} - {PARAMS_SOURCE} - INFO - Network Parameters: {trainable}."
 
 
+RESUME_SOURCE = "mindformers[mindformers/trainer/base_trainer.py:1178]"
+INITIAL_STEP_SOURCE = "mindformers[mindformers/trainer/utils.py:436]"
+
+
+def resume_lines(step: int, total: int, steps_per_epoch: int, when: str | None = None) -> list[str]:
+    """The resume marker, as MindFormers' own resume_training prints it ("initial step: N"):
+    the log's steps after N written before the kill are superseded by those that follow."""
+    when = when or _timestamp()
+    return [f"{when} - {RESUME_SOURCE} - INFO - .............Start load resume context from "
+            "checkpoint..................",
+            f"{when} - {INITIAL_STEP_SOURCE} - INFO - initial epoch: {step // steps_per_epoch}",
+            f"{when} - {INITIAL_STEP_SOURCE} - INFO - initial step: {step}",
+            f"{when} - {PARAMS_SOURCE} - INFO - resumed at step {step}/{total}"]
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """True when a killed writer left the file's last line without its newline."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except OSError:  # missing or empty
+        return False
+
+
 def _timestamp() -> str:
     t = time.time()
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + f",{int(t % 1 * 1000):03d}"
@@ -405,14 +430,17 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
         prompt_template={"math": preset.data.template}, config=config, seed=t.seed,
         command=command or " ".join(sys.argv))
 
+    cut_short = _ends_mid_line(run / "train.log")
     log = open(run / "train.log", "a", encoding="utf-8")
+    if cut_short:
+        log.write("\n")
     if not state:
         log.write(f"{_timestamp()} - {PARAMS_SOURCE} - INFO - preset {preset.name}: "
                   f"{rows} rows x {width} tokens ({dropped} rows too long or without labels dropped), "
                   f"{total} steps, seed {t.seed}\n")
         log.write(params_line(trainable) + "\n")
     else:
-        log.write(f"{_timestamp()} - {PARAMS_SOURCE} - INFO - resumed at step {start}/{total}\n")
+        log.write("\n".join(resume_lines(start, total, steps_per_epoch)) + "\n")
     log.flush()
 
     losses, adapter_rel = [], state.get("adapter") if state else None

@@ -180,6 +180,13 @@ def test_resume_after_kill_9_continues_where_it_stopped(data, tmp_path, trained)
     # constant LR, dropout 0 and a seeded data order: the same losses as the run never killed
     assert resumed[-(12 - killed_at):] == pytest.approx(straight[killed_at:], abs=2e-3)
     assert "resumed at step" in (results / "tiny-k" / "train.log").read_text()
+    # the resume point is marked as MindFormers marks it: the parser replaces the steps logged
+    # between the checkpoint and the kill without calling them repeated
+    from pipeline.logs import parse_log
+    parsed = parse_log(results / "tiny-k" / "train.log")
+    assert [p["global_step"] for p in parsed["loss"]] == list(range(1, 13))
+    assert [r["step"] for r in parsed["resumes"]] == [killed_at]
+    assert not any("repeated" in w for w in parsed["warnings"])
 
 
 def test_micro_batches_give_the_whole_batch_update(data, tmp_path):
