@@ -92,6 +92,8 @@ def read_contest_rows(path, report: ImportReport | None = None,
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PipelineError(f"not a valid JSON array: line {exc.lineno}: {exc.msg}", path) from exc
+        except RecursionError:
+            raise PipelineError("JSON nested too deeply to be an array of rows", path) from None
         if not isinstance(items, list):
             raise PipelineError("expected a JSON array of rows", path)
         for number, obj in enumerate(items, 1):
@@ -108,6 +110,9 @@ def read_contest_rows(path, report: ImportReport | None = None,
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 bad(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            except RecursionError:
+                bad(number, "JSON nested too deeply")
                 continue
             reason = _check_row(obj)
             if reason:
