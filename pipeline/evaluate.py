@@ -27,10 +27,10 @@ def _task_inputs(run: Path, task: str) -> tuple[list[str], list[dict]] | None:
     """(predictions, tests) of a task, None when the run has no predictions for it."""
     from pipeline.npy import load_predictions
     pred_path = runs.task_file(run, "predictions", task)
-    if not pred_path.is_file():
+    if not pred_path.exists() and not pred_path.is_symlink():
         return None
     tests_path = runs.task_file(run, "tests", task)
-    if not tests_path.is_file():
+    if not tests_path.exists() and not tests_path.is_symlink():
         raise PipelineError(f"predictions without {tests_path.name}: cannot score them", run)
     texts = load_predictions(pred_path)
     tests = runs.read_jsonl(tests_path)

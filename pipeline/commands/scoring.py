@@ -19,6 +19,8 @@ def read_math_tests(path, need_solution: bool = True) -> list[dict]:
     from pipeline.runs import read_jsonl
 
     rows = read_jsonl(path)
+    if not rows:
+        raise PipelineError('no rows: expected JSON Lines of {"problem": ..., "solution": ...}', path)
     fields = ("problem", "solution") if need_solution else ("problem",)
     for index, row in enumerate(rows):
         for name in fields:
