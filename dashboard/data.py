@@ -302,6 +302,8 @@ def preview_predictions(path: Path) -> dict:
 
 
 def preview_tests(path: Path) -> dict:
-    """{count, head} of a JSON Lines test file; PipelineError naming a bad line."""
-    rows = runs.read_jsonl(Path(path))
+    """{count, head} of a JSON Lines test file, checked as `import` checks it (bounded reads,
+    problem/solution on every row); PipelineError naming the file and line."""
+    from pipeline.infer import load_math_tests
+    rows = load_math_tests(Path(path))
     return {"count": len(rows), "head": rows[:3]}

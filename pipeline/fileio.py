@@ -165,7 +165,7 @@ def write_error(exc: OSError, path) -> PipelineError:
                              "the command again", path)
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
         return PipelineError(f"cannot write here ({exc.strerror}); make the folder writable, "
-                             "or copy the run to a folder you can write", path)
+                             "or work in a copy of it somewhere you can write", path)
     if code == errno.EISDIR or isinstance(exc, IsADirectoryError):
         return PipelineError("a directory is in the way of this file; move it aside and run "
                              "again", path)

@@ -101,7 +101,8 @@ def _load_object_array(fh, path: Path, shape) -> np.ndarray:
             f"(a contest prediction file holds only dicts, lists and strings)", path) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError, KeyError, MemoryError) as exc:
-        raise PipelineError(f"corrupt pickle payload ({type(exc).__name__}: {exc})", path) from None
+        raise PipelineError(f"corrupt pickle payload ({type(exc).__name__}: {exc}); the file is "
+                            "cut short or damaged: copy it again from where it was made", path) from None
     if not isinstance(array, np.ndarray):
         raise PipelineError(f"pickle payload is a {type(array).__name__}, not an array", path)
     if array.shape != tuple(shape):
@@ -190,10 +191,14 @@ def load_predictions(path) -> list[str]:
 
     array = array.reshape(-1, order="C")  # row order, whatever the file's memory order
     if array.dtype.kind == "S":
-        try:
-            return [bytes(b).decode("utf-8") for b in array]
-        except UnicodeDecodeError as exc:
-            raise PipelineError(f"byte strings are not UTF-8 ({exc.reason})", path) from None
+        texts = []
+        for index, raw in enumerate(array):
+            try:
+                texts.append(bytes(raw).decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise PipelineError(f"element {index}: byte string is not UTF-8 ({exc.reason} "
+                                    f"at byte {exc.start}); save the texts as UTF-8", path) from None
+        return texts
     if array.dtype.kind == "U":
         return [str(s) for s in array]
     texts: list[str] = []
