@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -486,7 +487,8 @@ def _checkpoint(net, optimizer, run: Path, preset, step: int, total: int, data_h
     from pipeline.model.build import save_adapter
     rel = f"adapter/step_{step}.ckpt"
     save_adapter(net, run / rel, preset.lora, step)
-    opt_tmp = run / "optimizer.tmp.ckpt"
+    fd, opt_tmp = tempfile.mkstemp(prefix=".optimizer.", suffix=".tmp.ckpt", dir=run)  # unique,
+    os.close(fd)                                                                      # never a link
     ms.save_checkpoint([{"name": p.name, "data": p} for p in optimizer.get_parameters()
                         if p.name.startswith(("adam_m", "adam_v", "global_step"))], str(opt_tmp))
     os.replace(opt_tmp, run / "optimizer.ckpt")
