@@ -18,9 +18,10 @@ import streamlit as st
 
 from pipeline import contest, jobs, runs
 from pipeline.problems import TYPES
+from pipeline.scoring.math import HEADLINE_RULE, RULES as _PIPELINE_RULES
 from pipeline.scoring.stats import paired_table, wilson_interval
 
-RULES = ("contains", "exact", "rounded", "tolerance")
+RULES = tuple(_PIPELINE_RULES)  # the pipeline's rule names, in its order
 ANSWER_BUCKETS = ([0, 2, 4, 8, 16, np.inf], ["1-2", "3-4", "5-8", "9-16", "17+"])
 OPERAND_BUCKETS = ([-1, 1, 2, 3, 4, np.inf], ["1", "2", "3", "4", "5+"])
 

@@ -49,10 +49,10 @@ def test_overview_table_and_rule_switch(results):
     table = at.dataframe[0].value.set_index("run")
     assert set(table.index) == {BASE, CAND, IMPORTED}
     met = json.loads((results / CAND / "metrics.json").read_text())
-    assert table.loc[CAND, "math_acc"] == pytest.approx(100 * met["math"]["rules"]["tolerance"]["accuracy"])
+    assert table.loc[CAND, "math_acc"] == pytest.approx(100 * met["math"]["rules"]["exact"]["accuracy"])
     assert table.loc[CAND, "score"] == pytest.approx(met["score"])
     assert table.loc[CAND, "adapter"] == "r8 a16 wq,wv"
-    assert "fail" in table.loc[IMPORTED, "gate"] and "pass" in table.loc[CAND, "gate"]
+    assert "FAIL" in table.loc[IMPORTED, "gate"] and "pass" in table.loc[CAND, "gate"]
     # Defaults: the baseline run and the fine-tuned run.
     assert at.session_state["baseline"] == BASE and at.session_state["candidate"] == CAND
     at.sidebar.selectbox(key="rule").select("contains").run()
@@ -73,8 +73,8 @@ def test_selection_is_kept_across_pages(results):
 
 def test_math_by_type_paired_counts(results):
     at = app_on("math_by_type")
-    base = {r["id"]: r["verdicts"]["tolerance"] for r in rows(results, BASE)}
-    cand = {r["id"]: (r["verdicts"]["tolerance"], r["type"]) for r in rows(results, CAND)}
+    base = {r["id"]: r["verdicts"]["exact"] for r in rows(results, BASE)}
+    cand = {r["id"]: (r["verdicts"]["exact"], r["type"]) for r in rows(results, CAND)}
     table = at.dataframe[0].value.set_index("type")
     for t in ("add", "div", "all"):
         ids = [i for i, (_, ty) in cand.items() if t == "all" or ty == t]
@@ -89,8 +89,8 @@ def test_math_by_type_paired_counts(results):
 def test_error_cases_filters(results):
     at = app_on("error_cases")
     cand = rows(results, CAND)
-    base = {r["id"]: r["verdicts"]["tolerance"] for r in rows(results, BASE)}
-    wrong = [r for r in cand if not r["verdicts"]["tolerance"]]
+    base = {r["id"]: r["verdicts"]["exact"] for r in rows(results, BASE)}
+    wrong = [r for r in cand if not r["verdicts"]["exact"]]
     assert f"**{len(wrong)}** of {len(cand)}" in at.markdown[0].value
     at.selectbox(key="err_pair").select("baseline right, candidate wrong").run()
     regressed = [r for r in wrong if base[r["id"]]]
