@@ -138,6 +138,13 @@ def has_train_log(run_id: str) -> bool:
     return (run_path(run_id) / "train.log").exists()
 
 
+def checkpoint_curve(run_id: str) -> list[dict]:
+    """The points of checkpoints_math.json (eval-checkpoints), [] without one."""
+    from pipeline.checkpoint_curve import CURVE_FILE
+    points = _json(*_key(run_path(run_id) / CURVE_FILE))
+    return points if isinstance(points, list) else []
+
+
 # --- derived tables (cached on the files' keys) ---
 
 def _math_key(run_id: str) -> tuple[str, int]:

@@ -244,3 +244,17 @@ def training_long(frames: dict[str, pd.DataFrame], weight: float,
     if not parts:
         return pd.DataFrame(), pd.DataFrame()
     return pd.concat(parts, ignore_index=True), pd.concat(marks, ignore_index=True)
+
+
+def checkpoint_long(points: list[dict]) -> pd.DataFrame:
+    """eval-checkpoints points -> long frame (step, series, accuracy): series "all" under
+    each point's headline rule, then one series per problem type."""
+    rows = []
+    for p in points:
+        rule = p.get("headline_rule")
+        overall = (p.get("rules") or {}).get(rule)
+        if overall is not None:
+            rows.append({"step": p["step"], "series": "all", "accuracy": overall})
+        rows += [{"step": p["step"], "series": t, "accuracy": a}
+                 for t, a in (p.get("by_type") or {}).items()]
+    return pd.DataFrame(rows, columns=["step", "series", "accuracy"])

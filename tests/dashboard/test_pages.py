@@ -126,6 +126,22 @@ def test_training_dedups_resumed_steps(results):
     assert set(at.dataframe[0].value.index) == {CAND, IMPORTED}
 
 
+def test_training_draws_accuracy_against_step_and_names_the_best(results):
+    at = app_on("training")
+    assert any("eval-checkpoints" in c.value for c in at.caption)   # none yet: says how
+    points = [{"step": s, "adapter": f"adapter/step_{s}.ckpt", "rows": 40, "headline_rule": "exact",
+               "rules": {"exact": a, "tolerance": a + 0.05}, "by_type": {"add": a, "sub": a / 2}}
+              for s, a in ((10, 0.05), (20, 0.225), (30, 0.2))]
+    (results / CAND / "checkpoints_math.json").write_text(json.dumps(points))
+    at = app_on("training")
+    best = [c.value for c in at.caption if c.value.startswith("Best checkpoint")]
+    assert best == [f"Best checkpoint of `{CAND}`: step 20 (22.5%, adapter `adapter/step_20.ckpt`). "
+                    "Choose it on validation rows, not on the test."]
+    chart = at.get("vega_lite_chart")[-1].proto.spec
+    spec = json.loads(chart)
+    assert "3 checkpoints, 40 rows, exact rule" in json.dumps(spec)
+
+
 def test_score_what_if(results):
     at = app_on("score")
     values = {m.label: m.value for m in at.metric}
