@@ -49,5 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
+def main_exit() -> None:
+    """Console entry point (`lora-workbench`): main() as the process exit status."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()
