@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "pipeline.commands.data",      # data generate|import|prepare|stats|squad
     "pipeline.commands.model",     # train, lora-params, npu-commands, convert
     "pipeline.commands.runs",      # infer, evaluate, import, runs
+    "pipeline.commands.curve",     # eval-checkpoints
     "pipeline.commands.main_job",  # main (the README's end-to-end job)
 ]
 
@@ -57,5 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
+def main_exit() -> None:
+    """Console entry point (`lora-workbench`): main() as the process exit status."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()

@@ -126,6 +126,16 @@ def gate_is_reference(gate: dict, kind: str | None) -> bool:
     return kind == "baseline" and not gate.get("baseline_run")
 
 
+def gate_verdict(gate: dict | None, kind: str | None) -> str | None:
+    """The gate in one word, the same in the report, `runs` and the dashboard:
+    "reference" (gate_is_reference), "pass" or "FAIL"; None without a gate."""
+    if not gate:
+        return None
+    if gate_is_reference(gate, kind):
+        return "reference"
+    return "pass" if gate.get("pass") else "FAIL"
+
+
 def compare_math(metrics: dict, baseline: dict | None) -> list[dict]:
     """Per-type accuracy under the headline rule, run vs baseline (baseline None if absent)."""
     math = metrics.get("math")
@@ -224,13 +234,16 @@ def render_report(result: dict) -> str:
                      f"EM {s['mindformers']['em']:.2f}"
                      + (f"; official F1 {off['f1']:.2f} EM {off['em']:.2f}" if off else ""))
         g = s["gate"]
-        if gate_is_reference(g, result.get("kind")):
+        if gate_verdict(g, result.get("kind")) == "reference":
             lines.append("gate: reference (fine-tunes scored with --baseline "
                          f"{m['run_id']} must keep 90% of these F1/EM)")
         else:
-            lines.append(f"gate vs {g['baseline_run'] or 'contest base Llama3-8B'}: F1 >= "
-                         f"{g['f1_threshold']:.2f} {'ok' if g['f1_pass'] else 'FAIL'}, EM >= "
-                         f"{g['em_threshold']:.2f} {'ok' if g['em_pass'] else 'FAIL'}")
+            lines.append(f"gate vs {g['baseline_run'] or 'contest base Llama3-8B'}: "
+                         f"{gate_verdict(g, result.get('kind'))} (F1 >= {g['f1_threshold']:.2f} "
+                         f"{'ok' if g['f1_pass'] else 'FAIL'}, EM >= {g['em_threshold']:.2f} "
+                         f"{'ok' if g['em_pass'] else 'FAIL'})")
+        if contest.em_gate_vacuous(g):
+            lines.append(f"note: {contest.EM_VACUOUS_NOTE}")
     if m["trainable_ratio"] is not None:
         lines.append(f"trainable ratio {m['trainable_ratio']:.6g} "
                      f"({m['trainable_params']:,} / {m['total_params']:,})")

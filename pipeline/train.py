@@ -6,7 +6,8 @@ per-step LR table -> loop of gradient passes over micro-batches, summed, then on
 
     train.log            MindFormers' own line format ("Network Parameters: N." and
                          "{ Epoch:[  1/  1], step:[    2/  300], loss: 1.392, ...")
-    adapter/step_<N>.ckpt  LoRA A/B only (+ .json sidecar), every save_interval steps; the newest 3 kept
+    adapter/step_<N>.ckpt  LoRA A/B only (+ .json sidecar), every save_interval steps; the newest 3 kept,
+                           and every curve_interval-th for eval-checkpoints
     optimizer.ckpt       AdamW moments + step of the latest checkpoint (for --resume)
     train_state.json     last step, checkpoint paths, data sha256
     manifest.json        kind "finetuned", model, adapter, data, config, seed, versions
@@ -476,7 +477,8 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
 
 def _resume_key(config: dict) -> dict:
     """What must not change between a run and its resume (steps may grow)."""
-    train = {k: v for k, v in config["train"].items() if k not in ("max_steps", "save_interval", "log_interval")}
+    train = {k: v for k, v in config["train"].items() if k not in ("max_steps", "save_interval", "log_interval",
+                                                           "curve_interval")}
     return {"model": config["model"], "lora": config["lora"], "train": train}
 
 
@@ -495,15 +497,16 @@ def _checkpoint(net, optimizer, run: Path, preset, step: int, total: int, data_h
     runs.write_json_atomic(run / "train_state.json", {
         "last_step": step, "total_steps": total, "adapter": rel, "optimizer": "optimizer.ckpt",
         "data_sha256": data_hash, "config": _resume_key(config), "updated": runs.now_iso()})
-    prune_adapters(run / "adapter", KEEP_ADAPTERS)
+    prune_adapters(run / "adapter", KEEP_ADAPTERS, keep_every=preset.train.curve_interval)
     return rel
 
 
 KEEP_ADAPTERS = 3  # a 400-step run saving every 10 steps kept 40 adapters (188 MB) before this
 
 
-def prune_adapters(folder: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` adapter/step_<N>.ckpt (+ .json); returns what went.
+def prune_adapters(folder: Path, keep: int, keep_every: int = 0) -> list[Path]:
+    """Delete all but the newest `keep` adapter/step_<N>.ckpt (+ .json) and those whose step
+    is a multiple of `keep_every` (the points of the accuracy-vs-step curve); returns what went.
 
     Called only after train_state.json points at the newest, so a crash mid-prune never
     leaves the run without the checkpoint it would resume from.
@@ -514,6 +517,8 @@ def prune_adapters(folder: Path, keep: int) -> list[Path]:
                    key=step_of)
     removed = []
     for old in ckpts[:-keep] if keep > 0 else []:
+        if keep_every and step_of(old) % keep_every == 0:
+            continue
         for path in (old, old.with_suffix(".json")):
             if path.exists():
                 path.unlink()
