@@ -225,7 +225,7 @@ def _check_resume(run: Path, task: str, tests: list[dict], settings: InferSettin
         return
     old = ((manifest.get("inference") or {}).get(task) or {}).get("settings")
     if old is not None and old.get("adapter") and os.path.isabs(old["adapter"]):
-        old = {**old, "adapter": adapter_record(old["adapter"], run)}  # as recorded before 2026-11-28
+        old = {**old, "adapter": adapter_record(old["adapter"], run)}  # compare in recorded form
     if old is not None and old != settings.as_dict():
         changed = sorted(k for k in settings.as_dict() if old.get(k) != settings.as_dict()[k])
         raise PipelineError(f"{infer_path.name} was decoded with other settings "

@@ -50,8 +50,8 @@ def setup_context(cache_key: dict | str | None = None) -> None:
     # same model (measured), so only keyed training graphs use it.
     kwargs = {"mode": ms.GRAPH_MODE, "device_target": "CPU", "enable_compile_cache": False}
     if cache_key is not None and os.environ.get("PIPELINE_NO_COMPILE_CACHE") != "1":
-        # Our cells' source is part of the key: MindSpore handed back a graph compiled from
-        # an older GradStep (returning a tuple) after train.py changed (measured).
+        # Our cells' source is part of the key: MindSpore hands back a graph compiled from
+        # an earlier version of a cell whose source has changed (measured).
         here = Path(__file__).resolve().parent.parent
         sources = [(here / f).read_bytes() for f in ("train.py", "model/build.py")]
         key = json.dumps([cache_key, ms.__version__, [hashlib.sha256(b).hexdigest() for b in sources]],
