@@ -23,19 +23,15 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.data.prompts import PROMPTS
 from pipeline.errors import PipelineError
 from pipeline.model.params import MODEL_DIMS, ModelDims, check_targets
 
 SCHEDULES = ("cosine", "linear", "constant")
 DEVICES = ("cpu", "npu")
-# Prompt templates by name (contest_spec.md sections 2-3). {problem} is the row's problem.
-PROMPT_TEMPLATES = {
-    "minimal": "{problem}\n\n### Response:",
-    "alpaca": ("Below is an instruction that describes a task. Write a response that "
-               "appropriately completes the request.\n\n### Instruction:\n{problem}\n\n"
-               "### Response:"),
-    "bare": "{problem}",
-}
+# The plain prompts a preset may name (texts in pipeline.data.prompts, their one home);
+# the conversation forms (vicuna, chatml) are a data recipe's wrapper, applied when it tokenises.
+PROMPT_TEMPLATES = {name: PROMPTS[name] for name in ("minimal", "alpaca", "bare")}
 
 
 @dataclass(frozen=True)
