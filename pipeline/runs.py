@@ -154,12 +154,26 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def write_jsonl(path: Path, rows) -> None:
-    """Write JSON Lines atomically (unique temp file + rename); PipelineError on OS errors."""
+def write_jsonl(path: Path, rows, keys: tuple[str, ...] | None = None) -> int:
+    """Write rows as UTF-8 JSON Lines (only ``keys``, in that order, when given); returns the
+    count. Creates the folder; atomic (unique temp file + rename); PipelineError for a
+    read-only folder or a full disk."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fileio.write_error(exc, path.parent) from None
+    count = 0
+
     def write(fh):
+        nonlocal count
         for row in rows:
+            if keys is not None:
+                row = {k: row[k] for k in keys}
             fh.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+            count += 1
     fileio.atomic_write(path, write)
+    return count
 
 
 def run_lock(run: Path):

@@ -15,7 +15,9 @@ from typing import Iterable
 
 from pipeline import fileio
 from pipeline.errors import PipelineError
-from pipeline.runs import file_sha256
+# The JSON Lines reader/writer and the file hash live in pipeline.runs; named here too because
+# every data step uses them.
+from pipeline.runs import file_sha256 as sha256_file, read_jsonl, write_jsonl  # noqa: F401
 from pipeline.problems import TYPES, classify
 
 _MAX_REPORTED = 20  # malformed rows listed in a report; the count is always complete
@@ -165,36 +167,3 @@ def import_file(path, dedup: bool = True, progress: bool = False) -> tuple[list[
     tag_types(rows, progress=progress)
     report.counts = type_counts(rows)
     return rows, report
-
-
-def write_jsonl(path, rows: Iterable[dict], keys: tuple[str, ...] | None = None) -> int:
-    """Write rows as UTF-8 JSON Lines (only ``keys``, in that order, when given); returns count.
-
-    Atomic (unique temp file + rename); PipelineError for a read-only folder or a full disk.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fileio.write_error(exc, path.parent) from None
-    count = 0
-
-    def write(handle):
-        nonlocal count
-        for row in rows:
-            if keys is not None:
-                row = {k: row[k] for k in keys}
-            handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-            count += 1
-    fileio.atomic_write(path, write)
-    return count
-
-
-def read_jsonl(path) -> list[dict]:
-    """Rows of a JSON Lines file we wrote; PipelineError names the line on a broken one
-    (bounded and UTF-8-checked like every reader: pipeline.runs.read_jsonl)."""
-    from pipeline.runs import read_jsonl as read_rows
-    return read_rows(Path(path))
-
-
-sha256_file = file_sha256  # one implementation, in pipeline.runs
