@@ -50,10 +50,10 @@ def bench_ours(prompts, batch_sizes, new_tokens, repeats):
     from pipeline.model.build import model_weights, setup_context
     from pipeline.model.presets import load_preset
     setup_context()
-    weights, cfg = model_weights(load_preset(PRESET))
+    weights, dims = model_weights(load_preset(PRESET))
     results, first_row = {}, None
     for bs in batch_sizes:
-        decoder = GreedyDecoder(weights, cfg, batch_size=bs, max_len=len(prompts[0]) + new_tokens)
+        decoder = GreedyDecoder(weights, dims, batch_size=bs, max_len=len(prompts[0]) + new_tokens)
         batch = prompts[:bs]
         began = time.perf_counter()
         decoder.generate(batch, new_tokens, min_new_tokens=new_tokens)       # compile

@@ -23,61 +23,24 @@ row decodes exactly as it would alone. The cache is a Parameter per layer of sha
 only the first `span` slots a batch can fill (its padded prompt + max_new_tokens, rounded
 up to SPAN_STEP).
 
-Entry point: ``GreedyDecoder(weights, cfg).generate(prompt_ids, max_new_tokens=...)``.
+Entry point: ``GreedyDecoder(weights, dims).generate(prompt_ids, max_new_tokens=...)``.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import MISSING, dataclass
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.model.params import ModelDims
+from pipeline.model.tokenizer import TokenIds
 
 MASK_VALUE = -10000.0   # what MindFormers' LowerTriangularMaskWithDynamic adds to masked scores
 DEFAULT_BUCKET = 32     # prefill chunk: prompt lengths are rounded up to a multiple of this
 SPAN_STEP = 256         # attention spans are rounded up to this, so few graphs are needed
-
-
-@dataclass(frozen=True)
-class DecoderConfig:
-    """The shape of a Llama, named as pipeline.model.build's cfg names it."""
-    hidden: int
-    layers: int
-    heads: int
-    kv_heads: int
-    ffn: int
-    vocab: int
-    eps: float = 1e-5
-    rope_theta: float = 10000.0
-    tie_embeddings: bool = True
-    pad_id: int = 0
-    bos_id: int = 1
-    eos_id: int = 2
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
-
-    @classmethod
-    def from_any(cls, cfg) -> "DecoderConfig":
-        """From a mapping or any object with these attributes (build.model_weights' cfg).
-
-        Raises PipelineError naming the first missing field.
-        """
-        if isinstance(cfg, cls):
-            return cfg
-        get = (lambda k: cfg[k]) if isinstance(cfg, Mapping) else (lambda k: getattr(cfg, k))
-        values = {}
-        for name, field in cls.__dataclass_fields__.items():
-            try:
-                values[name] = get(name)
-            except (KeyError, AttributeError):
-                if field.default is MISSING:
-                    raise PipelineError(f"model config has no field {name!r}") from None
-        return cls(**values)
 
 
 @dataclass
@@ -87,16 +50,6 @@ class Generation:
     tokens: list[int]
     stop_reason: str   # "eos" (a stop id was produced) or "length" (max_new_tokens reached)
     seconds: float
-
-
-def config_from_mindformers(config) -> DecoderConfig:
-    """DecoderConfig from a mindformers LlamaConfig (used to mirror a built model)."""
-    kv = config.n_kv_heads or config.num_heads
-    return DecoderConfig(
-        hidden=config.hidden_size, layers=config.num_layers, heads=config.num_heads, kv_heads=kv,
-        ffn=config.intermediate_size, vocab=config.vocab_size, eps=config.rms_norm_eps,
-        rope_theta=config.theta, tie_embeddings=bool(getattr(config, "tie_word_embeddings", False)),
-        pad_id=config.pad_token_id, bos_id=config.bos_token_id, eos_id=config.eos_token_id)
 
 
 def weights_from_model(model) -> dict[str, np.ndarray]:
@@ -112,7 +65,7 @@ def _weight(weights: Mapping[str, np.ndarray], name: str) -> np.ndarray:
                             "LoRA merged)") from None
 
 
-def rope_tables(cfg: DecoderConfig, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+def rope_tables(cfg: ModelDims, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """cos, sin [max_len, head_dim] exactly as MindFormers' FreqsMgr builds them (float32)."""
     hd = cfg.head_dim
     base = np.arange(0, hd, 2)[: hd // 2].astype(np.float32)
@@ -122,7 +75,7 @@ def rope_tables(cfg: DecoderConfig, max_len: int) -> tuple[np.ndarray, np.ndarra
     return np.cos(emb).astype(np.float32), np.sin(emb).astype(np.float32)
 
 
-def _build_cell(weights, cfg: DecoderConfig, batch: int, max_len: int):
+def _build_cell(weights, cfg: ModelDims, batch: int, max_len: int):
     """The graph-mode cell: construct(tokens, cos, sin, cache_index, mask) -> last logits."""
     import mindspore as ms
     from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
@@ -239,18 +192,21 @@ def _round_up(n: int, step: int) -> int:
 class GreedyDecoder:
     """Greedy decoding over fixed weights, batched, with a preallocated key/value cache.
 
-    Inputs: weights {MindFormers parameter name: array} (LoRA already merged) and a cfg
-    (DecoderConfig, mapping or object with its fields). ``batch_size`` is the static batch
+    Inputs: weights {MindFormers parameter name: array} (LoRA already merged), the model's
+    shape and its special token ids (pad fills rows, eos and pad stop them by default).
+    ``batch_size`` is the static batch
     every call is padded to; ``max_len`` the cache length (grown on demand, which recompiles);
     ``bucket`` the prompt-length rounding. MindSpore must be in GRAPH_MODE on CPU for speed
     (``pipeline.model.build.setup_context()``); PyNative works too, about ten times slower.
     """
 
-    def __init__(self, weights: Mapping[str, np.ndarray], cfg, batch_size: int = 8,
-                 max_len: int = 256, bucket: int = DEFAULT_BUCKET):
+    def __init__(self, weights: Mapping[str, np.ndarray], dims: ModelDims,
+                 token_ids: TokenIds = TokenIds(), batch_size: int = 8, max_len: int = 256,
+                 bucket: int = DEFAULT_BUCKET):
         if batch_size < 1:
             raise PipelineError(f"batch size must be at least 1, got {batch_size}")
-        self.cfg = DecoderConfig.from_any(cfg)
+        self.cfg = dims
+        self.ids = token_ids
         self.batch_size = batch_size
         self.bucket = max(1, bucket)
         self._weights = weights
@@ -330,14 +286,14 @@ class GreedyDecoder:
         lengths = [len(p) for p in prompts]
         if min(lengths) == 0:
             raise PipelineError("cannot decode from an empty prompt")
-        stops = np.array(sorted({self.cfg.eos_id, self.cfg.pad_id} if stop_ids is None
+        stops = np.array(sorted({self.ids.eos, self.ids.pad} if stop_ids is None
                                 else set(stop_ids)), dtype=np.int64)
         width = _round_up(max(lengths), self.bucket)
         self._ensure_capacity(width + max_new_tokens)
         B, cfg = self.batch_size, self.cfg
 
         # Left padding; rows past n are all-pad fillers that keep the batch shape static.
-        tokens = np.full((B, width), cfg.pad_id, np.int64)
+        tokens = np.full((B, width), self.ids.pad, np.int64)
         pads = np.full(B, width, np.int64)
         for row, ids in enumerate(prompts):
             tokens[row, width - len(ids):] = ids
@@ -380,7 +336,7 @@ class GreedyDecoder:
             if all(d is not None for d in done_at) or step == max_new_tokens - 1:
                 break
             slot = width + step
-            feed = np.where(np.arange(B) < n, next_ids, cfg.pad_id).astype(np.int64)
+            feed = np.where(np.arange(B) < n, next_ids, self.ids.pad).astype(np.int64)
             visible[:n, slot] = True
             logits = self.logits_step(feed[:, None], (lengths_np + step)[:, None], slot, visible)
         end = time.monotonic() - start_time

@@ -362,8 +362,8 @@ def _decode_rows(run, task, tests, todo, already, settings, preset, adapter_path
     bucket = bucket or BUCKET[task]
     longest = max(len(ids[i]) for i in todo)
     setup_context()
-    weights, cfg = model_weights(preset, adapter_path)
-    decoder = GreedyDecoder(weights, cfg, batch_size=batch_size, bucket=bucket,
+    weights, dims = model_weights(preset, adapter_path)
+    decoder = GreedyDecoder(weights, dims, batch_size=batch_size, bucket=bucket,
                             max_len=-(-longest // bucket) * bucket + settings.max_new_tokens)
     del weights
     new_tokens = 0

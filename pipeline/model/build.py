@@ -2,9 +2,9 @@
 
     build_model(preset, adapter_path=None, for_training=False, seq_length=None, batch_size=None)
         -> LlamaForCausalLM, or PetModel wrapping it when LoRA is applied
-    model_weights(preset, adapter_path=None) -> (dict[str, np.ndarray], cfg)
+    model_weights(preset, adapter_path=None) -> (dict[str, np.ndarray], ModelDims)
         base weights with the LoRA delta merged (W + B @ A * alpha / rank), MindFormers
-        names, no MindSpore graph; cfg is a plain dict (see plain_config)
+        names, no MindSpore graph
     save_adapter / load_adapter: adapter-only checkpoints (LoRA A/B only) + a JSON sidecar
 
 Everything is float32 with the only flags MindFormers' Llama runs with on CPU
@@ -24,7 +24,7 @@ import numpy as np
 
 from pipeline.errors import PipelineError
 from pipeline.model.params import ModelDims, target_regex
-from pipeline.model.tokenizer import BOS_ID, EOS_ID, PAD_ID, cache_dir
+from pipeline.model.tokenizer import BOS_ID, EOS_ID, PAD_ID, TokenIds, cache_dir
 
 TINY_BASE_SEED = 1234  # tiny's base weights never depend on the training seed
 _LORA_KEY = re.compile(r"^(?P<base>.+)\.mindpet_delta_lora_(?P<ab>[ab])$")
@@ -64,12 +64,6 @@ def setup_context(cache_key: dict | str | None = None) -> None:
 
 
 # ---------------------------------------------------------------- configs
-def plain_config(dims: ModelDims) -> dict:
-    """The small config a hand-written decoder needs (see model_weights)."""
-    return {**dims.as_dict(), "head_dim": dims.head_dim,
-            "pad_id": PAD_ID, "bos_id": BOS_ID, "eos_id": EOS_ID}
-
-
 def llama_config(preset, seq_length: int | None = None, batch_size: int | None = None):
     """MindFormers LlamaConfig for a preset, float32 with the CPU-safe flags.
 
@@ -90,6 +84,18 @@ def llama_config(preset, seq_length: int | None = None, batch_size: int | None =
         softmax_compute_type=f32, rotary_dtype=f32, embedding_init_type=f32,
         fused_rms_norm=False, use_flash_attention=False, use_rope_slice=True, use_past=False,
         do_sample=False, checkpoint_name_or_path="")
+
+
+def dims_from_llama_config(config) -> tuple[ModelDims, TokenIds]:
+    """The shape and special ids of a MindFormers LlamaConfig (llama_config's inverse), to
+    mirror a built model in pipeline.decode."""
+    dims = ModelDims(
+        hidden=config.hidden_size, layers=config.num_layers, heads=config.num_heads,
+        kv_heads=config.n_kv_heads or config.num_heads, ffn=config.intermediate_size,
+        vocab=config.vocab_size, eps=config.rms_norm_eps, rope_theta=config.theta,
+        tie_embeddings=bool(getattr(config, "tie_word_embeddings", False)))
+    return dims, TokenIds(pad=config.pad_token_id, bos=config.bos_token_id,
+                          eos=config.eos_token_id)
 
 
 def lora_config(preset):
@@ -130,10 +136,10 @@ def base_weights(preset) -> dict[str, np.ndarray]:
     """Float32 base weights keyed by MindFormers names (tied models carry no lm_head)."""
     if preset.model_kind == "smollm2-135m":
         from pipeline.model.gguf import load_converted
-        weights, meta = load_converted()
+        weights, dims = load_converted()
         for key in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab"):
-            if meta[key] != getattr(preset.dims, key):
-                raise PipelineError(f"converted SmolLM2 has {key}={meta[key]}, preset says "
+            if getattr(dims, key) != getattr(preset.dims, key):
+                raise PipelineError(f"converted SmolLM2 has {key}={getattr(dims, key)}, preset says "
                                     f"{getattr(preset.dims, key)}; rerun `python -m pipeline convert --force`")
         return weights
     if preset.model_kind == "tiny":
@@ -205,8 +211,8 @@ def merge_lora(weights: dict[str, np.ndarray], adapter: dict[str, np.ndarray],
     return out
 
 
-def model_weights(preset, adapter_path=None) -> tuple[dict[str, np.ndarray], dict]:
-    """Base weights with the adapter merged, plus plain_config; cheap (no graph compile).
+def model_weights(preset, adapter_path=None) -> tuple[dict[str, np.ndarray], ModelDims]:
+    """Base weights with the adapter merged, plus the model's shape; cheap (no graph compile).
 
     The LoRA scale comes from the adapter's sidecar JSON when present, else the preset.
     """
@@ -216,7 +222,7 @@ def model_weights(preset, adapter_path=None) -> tuple[dict[str, np.ndarray], dic
         rank = (side or {}).get("rank", preset.lora.rank)
         alpha = (side or {}).get("alpha", preset.lora.alpha)
         weights = merge_lora(weights, adapter, alpha / rank)
-    return weights, plain_config(preset.dims)
+    return weights, preset.dims
 
 
 # ---------------------------------------------------------------- model

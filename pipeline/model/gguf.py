@@ -6,9 +6,9 @@ halves, so we dequantise with `gguf` and undo that permutation. The result is
 cached as an uncompressed .npz (538 MB, outside git) so later loads take a
 second and need no MindSpore.
 
-    convert_gguf(gguf_path) -> (weights, meta)   pure conversion
+    convert_gguf(gguf_path) -> (weights, meta)   pure conversion; meta is model.json's content
     ensure_converted() -> Path                   cached smollm2-135m/model.npz
-    load_converted() -> (weights, meta)
+    load_converted() -> (weights, ModelDims)
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.model.params import ModelDims
 from pipeline.model.tokenizer import cache_dir, smollm2_gguf_path
 
 CONVERTED_NAME = "model.npz"
@@ -60,7 +61,7 @@ def unpermute_rope_rows(w: np.ndarray, n_heads: int) -> np.ndarray:
              .swapaxes(1, 2).reshape(w.shape))
 
 
-def read_meta(reader) -> dict:
+def read_meta(reader) -> ModelDims:
     """Model shape from the GGUF metadata (llama.* keys)."""
     f = reader.fields
 
@@ -69,37 +70,40 @@ def read_meta(reader) -> dict:
             raise PipelineError(f"GGUF metadata lacks {key}")
         return f[key].contents()
     has_output = any(t.name == "output.weight" for t in reader.tensors)
-    return {"hidden": int(val("llama.embedding_length")), "layers": int(val("llama.block_count")),
-            "heads": int(val("llama.attention.head_count")),
-            "kv_heads": int(val("llama.attention.head_count_kv")),
-            "ffn": int(val("llama.feed_forward_length")),
-            "vocab": int(val("llama.vocab_size")) if "llama.vocab_size" in f
-            else len(val("tokenizer.ggml.tokens")),
-            "eps": float(val("llama.attention.layer_norm_rms_epsilon")),
-            "rope_theta": float(val("llama.rope.freq_base")),
-            "tie_embeddings": not has_output}
+    return ModelDims(
+        hidden=int(val("llama.embedding_length")), layers=int(val("llama.block_count")),
+        heads=int(val("llama.attention.head_count")),
+        kv_heads=int(val("llama.attention.head_count_kv")),
+        ffn=int(val("llama.feed_forward_length")),
+        vocab=int(val("llama.vocab_size")) if "llama.vocab_size" in f
+        else len(val("tokenizer.ggml.tokens")),
+        eps=float(val("llama.attention.layer_norm_rms_epsilon")),
+        rope_theta=float(val("llama.rope.freq_base")),
+        tie_embeddings=not has_output)
 
 
 def convert_gguf(gguf_path: Path) -> tuple[dict[str, np.ndarray], dict]:
     """Dequantise every tensor to float32, undo the Q/K permutation, rename.
 
-    Returns (weights keyed by MindFormers names, meta). Fails on an unknown tensor.
+    Returns (weights keyed by MindFormers names, meta: the shape's fields plus format,
+    source and tensor count, as model.json stores them). Fails on an unknown tensor.
     """
     from gguf import GGUFReader
     from gguf.quants import dequantize
 
     reader = GGUFReader(str(gguf_path))
-    meta = read_meta(reader)
+    dims = read_meta(reader)
     weights = {}
     for tensor in reader.tensors:
         arr = np.ascontiguousarray(dequantize(tensor.data, tensor.tensor_type), dtype=np.float32)
         kind = tensor.name.split(".")[2] if tensor.name.startswith("blk.") else None
         if kind == "attn_q":
-            arr = unpermute_rope_rows(arr, meta["heads"])
+            arr = unpermute_rope_rows(arr, dims.heads)
         elif kind == "attn_k":
-            arr = unpermute_rope_rows(arr, meta["kv_heads"])
+            arr = unpermute_rope_rows(arr, dims.kv_heads)
         weights[mindformers_name(tensor.name)] = arr
-    meta.update(format=FORMAT_VERSION, source=gguf_path.name, tensors=len(weights))
+    meta = {**dims.as_dict(), "format": FORMAT_VERSION, "source": gguf_path.name,
+            "tensors": len(weights)}
     return weights, meta
 
 
@@ -123,10 +127,11 @@ def ensure_converted(force: bool = False) -> Path:
     return out
 
 
-def load_converted() -> tuple[dict[str, np.ndarray], dict]:
-    """(weights, meta) of SmolLM2-135M, converting on first use (~20 s)."""
+def load_converted() -> tuple[dict[str, np.ndarray], ModelDims]:
+    """(weights, shape) of SmolLM2-135M, converting on first use (~20 s)."""
     path = ensure_converted()
-    meta = json.loads((path.parent / META_NAME).read_text())
+    dims = ModelDims.from_dict(json.loads((path.parent / META_NAME).read_text()),
+                               path.parent / META_NAME)
     with np.load(path) as npz:
         weights = {k: npz[k] for k in npz.files}
-    return weights, meta
+    return weights, dims

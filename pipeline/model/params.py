@@ -6,7 +6,8 @@ rank * (in + out) trainable values per layer. The contest divides by Llama3-8B's
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Mapping
 
 from pipeline.contest import LLAMA3_8B_TOTAL_PARAMS
 from pipeline.errors import PipelineError
@@ -16,7 +17,9 @@ LORA_TARGETS = ("wq", "wk", "wv", "wo", "w1", "w2", "w3")
 
 @dataclass(frozen=True)
 class ModelDims:
-    """Shape of a Llama-family decoder, in MindFormers' vocabulary."""
+    """Shape of a Llama-family decoder, in MindFormers' vocabulary: the one description of a
+    model's shape that presets, weight conversion, MindFormers configs and the decoder share.
+    The special token ids sit beside it (pipeline.model.tokenizer.TokenIds)."""
     hidden: int
     layers: int
     heads: int
@@ -33,6 +36,20 @@ class ModelDims:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping, src=None) -> "ModelDims":
+        """From a mapping holding at least the fields without defaults (other keys ignored).
+
+        Raises PipelineError naming the first missing field.
+        """
+        values = {}
+        for f in fields(cls):
+            if f.name in raw:
+                values[f.name] = raw[f.name]
+            elif f.default is MISSING:
+                raise PipelineError(f"model config has no field {f.name!r}", src)
+        return cls(**values)
 
 
 # Registry of the models we know; "tiny" is the test preset's default shape.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +20,15 @@ BOS_ID, EOS_ID, UNK_ID = 1, 2, 0  # <|im_start|>, <|im_end|>, <|endoftext|>
 # The GGUF says pad = 2 (<|im_end|>), but MindFormers masks keys equal to
 # pad_token_id, which corrupts every chat-formatted sequence; pad with 0.
 PAD_ID = 0
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """The special ids decoding needs beside a model's shape (ModelDims); every model here
+    uses the SmolLM2 tokenizer, so the defaults are its ids."""
+    pad: int = PAD_ID
+    bos: int = BOS_ID
+    eos: int = EOS_ID
 
 
 def cache_dir() -> Path:

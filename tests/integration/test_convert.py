@@ -84,9 +84,9 @@ def test_mindformers_matches_transformers(prompt_ids, reference):
     from pipeline.model.tokenizer import PAD_ID
     from pathlib import Path
 
-    weights, meta = load_converted()
-    assert meta["rope_theta"] == 100000.0 and abs(meta["eps"] - 1e-5) < 1e-9
-    assert meta["tie_embeddings"] and "lm_head.weight" not in weights
+    weights, dims = load_converted()
+    assert dims.rope_theta == 100000.0 and abs(dims.eps - 1e-5) < 1e-9
+    assert dims.tie_embeddings and "lm_head.weight" not in weights
     assert sum(w.size for w in weights.values()) == 134_515_008
 
     preset = load_preset(Path(__file__).resolve().parents[2] / "configs" / "smollm2_135m_lora_cpu.yaml")

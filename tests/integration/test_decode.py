@@ -13,9 +13,10 @@ import pytest
 
 ms = pytest.importorskip("mindspore")
 
-from pipeline.decode import (DecoderConfig, GreedyDecoder, config_from_mindformers,  # noqa: E402
-                             weights_from_model)
+from pipeline.decode import GreedyDecoder, weights_from_model  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.model.build import dims_from_llama_config  # noqa: E402
+from pipeline.model.params import ModelDims  # noqa: E402
 
 SEQ = 48
 VOCAB = 96
@@ -75,7 +76,7 @@ def test_greedy_tokens_equal_mindformers_full_recompute(tie, tied):
         weights = weights_from_model(model)
         assert "lm_head.weight" in weights   # the untied head is really exercised
     prompts = _prompts(3, [5, 11, 2])
-    decoder = GreedyDecoder(weights, config_from_mindformers(config), batch_size=1, bucket=8)
+    decoder = GreedyDecoder(weights, *dims_from_llama_config(config), batch_size=1, bucket=8)
     for prompt in prompts:
         expected, ref_logits = _reference_greedy(model, prompt, 8)
         got = decoder.generate([prompt], max_new_tokens=8, stop_ids=[])[0]
@@ -94,12 +95,12 @@ def test_greedy_tokens_equal_mindformers_full_recompute(tie, tied):
 
 def test_batched_left_padded_equals_batch_size_one(tied):
     model, config, weights = tied
-    cfg = config_from_mindformers(config)
+    dims, token_ids = dims_from_llama_config(config)
     prompts = _prompts(7, [3, 17, 9, 1, 12])
-    single = GreedyDecoder(weights, cfg, batch_size=1, bucket=8)
+    single = GreedyDecoder(weights, dims, token_ids, batch_size=1, bucket=8)
     alone = [single.generate([p], max_new_tokens=10, stop_ids=[])[0].tokens for p in prompts]
     # batch of 8 holding 5 prompts: 3 filler rows, lengths 1..17 padded to one bucket of 24
-    batched = GreedyDecoder(weights, cfg, batch_size=8, bucket=8)
+    batched = GreedyDecoder(weights, dims, token_ids, batch_size=8, bucket=8)
     together = [g.tokens for g in batched.generate(prompts, max_new_tokens=10, stop_ids=[])]
     assert together == alone
     assert len({tuple(t) for t in alone}) == len(prompts)  # rows really differ
@@ -109,7 +110,7 @@ def test_batched_left_padded_equals_batch_size_one(tied):
 
 def test_stop_ids_and_min_new_tokens(tied):
     model, config, weights = tied
-    decoder = GreedyDecoder(weights, config_from_mindformers(config), batch_size=2, bucket=8)
+    decoder = GreedyDecoder(weights, *dims_from_llama_config(config), batch_size=2, bucket=8)
     prompt = _prompts(11, [6])[0]
     expected, ref_logits = _reference_greedy(model, prompt, 3)
     first = expected[0]
@@ -130,7 +131,7 @@ def test_stop_ids_and_min_new_tokens(tied):
 
 def test_cache_grows_for_a_longer_prompt(tied):
     model, config, weights = tied
-    decoder = GreedyDecoder(weights, config_from_mindformers(config), batch_size=1,
+    decoder = GreedyDecoder(weights, *dims_from_llama_config(config), batch_size=1,
                             max_len=8, bucket=8)
     prompt = _prompts(5, [30])[0]
     got = decoder.generate([prompt], max_new_tokens=6, stop_ids=[])[0].tokens
@@ -140,7 +141,7 @@ def test_cache_grows_for_a_longer_prompt(tied):
 
 def test_bad_requests_are_refused(tied):
     _, config, weights = tied
-    decoder = GreedyDecoder(weights, config_from_mindformers(config), batch_size=2)
+    decoder = GreedyDecoder(weights, *dims_from_llama_config(config), batch_size=2)
     with pytest.raises(PipelineError, match="batch size"):
         decoder.generate([[5], [6], [7]], max_new_tokens=2)
     with pytest.raises(PipelineError, match="empty prompt"):
@@ -149,6 +150,6 @@ def test_bad_requests_are_refused(tied):
         decoder.generate([[5]], max_new_tokens=2, min_new_tokens=3)
     with pytest.raises(PipelineError, match="no tensor 'model.norm_out.weight'"):
         GreedyDecoder({k: v for k, v in weights.items() if k != "model.norm_out.weight"},
-                      config_from_mindformers(config))
+                      *dims_from_llama_config(config))
     with pytest.raises(PipelineError, match="no field 'kv_heads'"):
-        DecoderConfig.from_any({"hidden": 32, "layers": 2, "heads": 4, "ffn": 48, "vocab": 96})
+        ModelDims.from_dict({"hidden": 32, "layers": 2, "heads": 4, "ffn": 48, "vocab": 96})

@@ -125,20 +125,21 @@ def test_merged_weights_reproduce_the_lora_model(trained):
     the same logits as MindFormers' LoRA model with the adapter."""
     import mindspore as ms
     from pipeline.model.build import _load_into, build_model, model_weights, setup_context
+    from pipeline.model.tokenizer import TokenIds
     preset = load_preset(TINY)
     adapter = trained / "adapter" / "step_12.ckpt"
     setup_context()
     ids = ms.Tensor(np.array([[1, 150, 160, 170, 180, 150, 160, 170] * 4], np.int32))
     lora_model = build_model(preset, adapter_path=adapter, seq_length=32, batch_size=1)
     lora_logits = lora_model(ids)[0].asnumpy()
-    weights, cfg = model_weights(preset, adapter)
+    weights, dims = model_weights(preset, adapter)
     base = build_model(preset, seq_length=32, batch_size=1)
     base_logits = base(ids)[0].asnumpy()
     _load_into(base, weights, "merged")
     merged_logits = base(ids)[0].asnumpy()
     assert np.abs(merged_logits - lora_logits).max() < 1e-4
     assert np.abs(base_logits - lora_logits).max() > 1e-3      # the adapter does change the model
-    assert cfg["pad_id"] == 0 and cfg["kv_heads"] == 2 and cfg["tie_embeddings"] is True
+    assert TokenIds().pad == 0 and dims.kv_heads == 2 and dims.tie_embeddings is True
 
 
 def test_resume_after_kill_9_continues_where_it_stopped(data, tmp_path, trained):
