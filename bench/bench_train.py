@@ -63,8 +63,9 @@ def batches(batch: int, seq: int, steps: int, seed: int = 0):
     """(input_ids, labels) int32 [batch, seq + 1] x steps: real rows when prepared, else random."""
     rng = np.random.default_rng(seed)
     if DATA.is_file():
-        from pipeline.train import fit_width, read_mindrecord
-        ids, labels = read_mindrecord(DATA)
+        from pipeline.data.mindrecord import read_mindrecord_arrays
+        from pipeline.data.training_rows import fit_width
+        ids, labels = read_mindrecord_arrays(DATA)
         ids, labels, _ = fit_width(ids, labels, seq)
         pick = rng.permutation(len(ids))[:batch * steps]
         return [(ids[pick[i * batch:(i + 1) * batch]], labels[pick[i * batch:(i + 1) * batch]])
@@ -92,7 +93,7 @@ def run_mindspore(variant: str, data, warmup: int, preset) -> dict:
     import mindspore as ms
     from mindspore import nn
     from pipeline.model.build import build_model, setup_context
-    from pipeline.train import HeadTrimLoss, _step_cells, head_budget, run_batch
+    from pipeline.train_step import HeadTrimLoss, head_budget, run_batch, step_cells
 
     opts = set(variant.split("+"))
     setup_context({"bench": variant, "shape": [len(data[0][0]), data[0][0].shape[1]]}
@@ -110,7 +111,7 @@ def run_mindspore(variant: str, data, warmup: int, preset) -> dict:
         net = HeadTrimLoss(net, k)
     opt = nn.AdamWeightDecay([p for p in net.trainable_params()], learning_rate=1e-4,
                              beta1=0.9, beta2=0.95)
-    grad_step, apply_step = _step_cells(net, opt)  # the step train.py runs
+    grad_step, apply_step = step_cells(net, opt)  # the step train.py runs
     times, losses, rss, profiler = [], [], [], None
     for step, (ids, labels) in enumerate(data):
         if step == warmup and "profile" in opts:

@@ -1,4 +1,6 @@
-"""Parsers for MindFormers logs: training (loss curve, parameter count) and SQuAD evaluation.
+"""MindFormers logs: parsers for training (loss curve, parameter count) and SQuAD evaluation,
+and the training lines our trainer writes in the same format (step_line, params_line,
+resume_lines), so the format has one home.
 
 Logs are often cut short (a killed job, a copy taken mid-run) or carry noise (tqdm spinners,
 interleaved warnings, binary garbage). The parsers never raise on content: they return what
@@ -10,6 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +39,13 @@ _GLOBAL_BATCH = re.compile(r"global_batch_size\s*(?:=[^=]*=\s*|:\s*)(\d+)")
 _SQUAD_RUNNING = re.compile(rf"F1 score:\s*({_NUM}),\s*Em score:\s*({_NUM}),\s*current_count:\s*(\d+)")
 _SQUAD_FINAL = re.compile(rf"F1 score:\s*({_NUM}),\s*Em score:\s*({_NUM}),\s*total_count:\s*(\d+)")
 _SQUAD_SAMPLE = re.compile(r"The F1/Em of this example is:\s*(\{.*\})")
+
+
+# The source fields MindFormers prints; our trainer's lines carry the same.
+LOG_SOURCE = "mindformers[mindformers/core/callback/callback.py:316]"
+PARAMS_SOURCE = "mindformers[mindformers/trainer/base_trainer.py:543]"
+RESUME_SOURCE = "mindformers[mindformers/trainer/base_trainer.py:1178]"
+INITIAL_STEP_SOURCE = "mindformers[mindformers/trainer/utils.py:436]"
 
 
 @dataclass
@@ -300,3 +310,40 @@ def parse_log(path) -> dict:
         "squad_samples": len(squad.samples),
         "warnings": warnings,
     }
+
+
+# ---------------------------------------------------------------- writing (the trainer's lines)
+def timestamp() -> str:
+    """Local time as MindFormers prints it: 2026-11-30 12:00:00,123."""
+    t = time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + f",{int(t % 1 * 1000):03d}"
+
+
+def step_line(epoch: int, epochs: int, step: int, steps: int, loss: float,
+              step_ms: float, lr: float, when: str | None = None) -> str:
+    """One MindFormers-format step line (as MindFormers' MFLossMonitor prints it in sink mode)."""
+    import numpy as np   # lr printed as MindFormers prints a float32
+    when = when or timestamp()
+    return (f"{when} - {LOG_SOURCE} - INFO - {{ Epoch:[{epoch:3d}/{epochs:3d}], "
+            f"step:[{step:5d}/{steps:5d}], loss: {loss:.3f}, per_step_time: {int(round(step_ms))}ms, "
+            f"lr: {str(np.float32(lr))}, overflow cond: False, loss_scale: 1.0")
+
+
+def info_line(text: str, when: str | None = None) -> str:
+    """A free-text INFO line under the trainer's source."""
+    return f"{when or timestamp()} - {PARAMS_SOURCE} - INFO - {text}"
+
+
+def params_line(trainable: int, when: str | None = None) -> str:
+    return info_line(f"Network Parameters: {trainable}.", when)
+
+
+def resume_lines(step: int, total: int, steps_per_epoch: int, when: str | None = None) -> list[str]:
+    """The resume marker, as MindFormers' own resume_training prints it ("initial step: N"):
+    the log's steps after N written before the kill are superseded by those that follow."""
+    when = when or timestamp()
+    return [f"{when} - {RESUME_SOURCE} - INFO - .............Start load resume context from "
+            "checkpoint..................",
+            f"{when} - {INITIAL_STEP_SOURCE} - INFO - initial epoch: {step // steps_per_epoch}",
+            f"{when} - {INITIAL_STEP_SOURCE} - INFO - initial step: {step}",
+            info_line(f"resumed at step {step}/{total}", when)]

@@ -1,11 +1,12 @@
 """LoRA fine-tuning with MindFormers on CPU: preset + MindRecord -> results/<run>/.
 
-Reads top to bottom: load rows (MindRecord through mindspore.dataset) -> build the
-MindFormers Llama with pet LoRA (base frozen) -> AdamW over the LoRA parameters with a
-per-step LR table -> loop of gradient passes over micro-batches, summed, then one update. Writes, per docs/run_format.md:
+Reads top to bottom: load rows (pipeline.data.training_rows) -> build the MindFormers Llama
+with pet LoRA (base frozen) -> AdamW over the LoRA parameters with a per-step LR table ->
+loop of gradient passes over micro-batches, summed, then one update (pipeline.train_step).
+Writes, per docs/run_format.md:
 
     train.log            MindFormers' own line format ("Network Parameters: N." and
-                         "{ Epoch:[  1/  1], step:[    2/  300], loss: 1.392, ...")
+                         "{ Epoch:[  1/  1], step:[    2/  300], loss: 1.392, ...", pipeline.logs)
     adapter/step_<N>.ckpt  LoRA A/B only (+ .json sidecar), every save_interval steps; the newest 3 kept,
                            and every curve_interval-th for eval-checkpoints
     optimizer.ckpt       AdamW moments + step of the latest checkpoint (for --resume)
@@ -29,13 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import runs
+from pipeline import logs, runs
 from pipeline.errors import PipelineError
 from pipeline.model.params import MODEL_NAMES, lora_trainable_for, exact_total_for, total_params
 from pipeline.progress import Progress
-
-LOG_SOURCE = "mindformers[mindformers/core/callback/callback.py:316]"
-PARAMS_SOURCE = "mindformers[mindformers/trainer/base_trainer.py:543]"
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -59,34 +57,6 @@ def epoch_order(rows: int, epoch: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(rows)
 
 
-def step_line(epoch: int, epochs: int, step: int, steps: int, loss: float,
-              step_ms: float, lr: float, when: str | None = None) -> str:
-    """One MindFormers-format step line (as MindFormers' MFLossMonitor prints it in sink mode)."""
-    when = when or _timestamp()
-    return (f"{when} - {LOG_SOURCE} - INFO - {{ Epoch:[{epoch:3d}/{epochs:3d}], "
-            f"step:[{step:5d}/{steps:5d}], loss: {loss:.3f}, per_step_time: {int(round(step_ms))}ms, "
-            f"lr: {str(np.float32(lr))}, overflow cond: False, loss_scale: 1.0")
-
-
-def params_line(trainable: int, when: str | None = None) -> str:
-    return f"{when or _timestamp()} - {PARAMS_SOURCE} - INFO - Network Parameters: {trainable}."
-
-
-RESUME_SOURCE = "mindformers[mindformers/trainer/base_trainer.py:1178]"
-INITIAL_STEP_SOURCE = "mindformers[mindformers/trainer/utils.py:436]"
-
-
-def resume_lines(step: int, total: int, steps_per_epoch: int, when: str | None = None) -> list[str]:
-    """The resume marker, as MindFormers' own resume_training prints it ("initial step: N"):
-    the log's steps after N written before the kill are superseded by those that follow."""
-    when = when or _timestamp()
-    return [f"{when} - {RESUME_SOURCE} - INFO - .............Start load resume context from "
-            "checkpoint..................",
-            f"{when} - {INITIAL_STEP_SOURCE} - INFO - initial epoch: {step // steps_per_epoch}",
-            f"{when} - {INITIAL_STEP_SOURCE} - INFO - initial step: {step}",
-            f"{when} - {PARAMS_SOURCE} - INFO - resumed at step {step}/{total}"]
-
-
 def _ends_mid_line(path: Path) -> bool:
     """True when a killed writer left the file's last line without its newline."""
     try:
@@ -95,70 +65,6 @@ def _ends_mid_line(path: Path) -> bool:
             return fh.read(1) != b"\n"
     except OSError:  # missing or empty
         return False
-
-
-def _timestamp() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + f",{int(t % 1 * 1000):03d}"
-
-
-# ---------------------------------------------------------------- data
-def write_training_mindrecord(rows: list[dict], out: Path, template: str, seq_length: int,
-                              src: Path | None = None) -> Path:
-    """problem/solution rows -> MindRecord (input_ids, labels) of width seq_length + 1.
-
-    Prompt tokens (template with {problem}) are masked with -100; the answer is the
-    solution followed by EOS; padding is id 0 with label -100; too-long rows are cut.
-    """
-    from mindspore.mindrecord import FileWriter
-    from pipeline.model.tokenizer import EOS_ID, PAD_ID, load_tokenizer
-
-    tok = load_tokenizer()
-    width = seq_length + 1
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (out, out.with_name(out.name + ".db")):
-        stale.unlink(missing_ok=True)
-    writer = FileWriter(str(out), shard_num=1, overwrite=True)
-    writer.add_schema({"input_ids": {"type": "int32", "shape": [-1]},
-                       "labels": {"type": "int32", "shape": [-1]}}, "lora_train")
-    samples = []
-    for i, row in enumerate(rows, start=1):
-        if not isinstance(row, dict) or "problem" not in row or "solution" not in row:
-            raise PipelineError(f"line {i}: expected an object with 'problem' and 'solution'", src)
-        prompt = tok.encode(template.format(problem=row["problem"]), add_special_tokens=False).ids
-        answer = tok.encode(" " + str(row["solution"]), add_special_tokens=False).ids + [EOS_ID]
-        ids = (prompt + answer)[:width]
-        labels = ([-100] * len(prompt) + answer)[:width]
-        pad = width - len(ids)
-        samples.append({"input_ids": np.array(ids + [PAD_ID] * pad, np.int32),
-                        "labels": np.array(labels + [-100] * pad, np.int32)})
-    if not samples:
-        raise PipelineError("no training rows", src)
-    writer.write_raw_data(samples)
-    writer.commit()
-    return out
-
-
-def read_mindrecord(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(input_ids, labels) as int32 [rows, width] via mindspore.dataset.MindDataset."""
-    import mindspore.dataset as ds
-    try:
-        data = ds.MindDataset(str(path), columns_list=["input_ids", "labels"], shuffle=False)
-        ids, labels = [], []
-        for a, b in data.create_tuple_iterator(output_numpy=True, num_epochs=1):
-            ids.append(a.astype(np.int32))
-            labels.append(b.astype(np.int32))
-    except RuntimeError as exc:
-        raise PipelineError(f"cannot read as MindRecord with input_ids/labels columns "
-                            f"({str(exc).splitlines()[0][:200]})", path) from None
-    if not ids:
-        raise PipelineError("MindRecord holds no rows", path)
-    widths = {len(a) for a in ids} | {len(b) for b in labels}
-    if len(widths) != 1:
-        raise PipelineError(f"rows have different lengths {sorted(widths)[:5]}; "
-                            "training needs a fixed seq_length", path)
-    return np.stack(ids), np.stack(labels)
 
 
 def check_trainable(preset) -> None:
@@ -173,176 +79,6 @@ def check_trainable(preset) -> None:
                             "or pass --data)", preset.data.train)
 
 
-def prepare_data(preset, run: Path) -> tuple[Path, np.ndarray, np.ndarray]:
-    """Find the preset's training MindRecord (converting a JSONL if that is what it names)."""
-    check_trainable(preset)
-    src = Path(preset.data.train)
-    if src.suffix in (".jsonl", ".json"):
-        rows = runs.read_jsonl(src)
-        mr = write_training_mindrecord(rows, run / "data" / "train.mindrecord",
-                                       preset.data.template, preset.train.seq_length, src)
-        ids, labels = read_mindrecord(mr)
-        return src, ids, labels
-    if src.suffix in (".yaml", ".yml"):
-        raise PipelineError("a data recipe must be prepared first: run `python -m pipeline data "
-                            "prepare` and point data.train (or --data) at the MindRecord it writes", src)
-    ids, labels = read_mindrecord(src)
-    return src, ids, labels
-
-
-def fit_width(ids: np.ndarray, labels: np.ndarray, seq_length: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Cut records to seq_length + 1 columns (the preset's graph width), dropping rows whose
-    tokens reach past it, so one graph serves a MindRecord written wider (e.g. 257).
-    Narrower data is used as it is. Returns (ids, labels, rows dropped)."""
-    width = seq_length + 1
-    if ids.shape[1] <= width:
-        return ids, labels, 0
-    fits = ((ids[:, width:] == 0) & (labels[:, width:] == -100)).all(axis=1)
-    return ids[fits, :width], labels[fits, :width], int((~fits).sum())
-
-
-def drop_unsupervised(ids: np.ndarray, labels: np.ndarray, src) -> tuple[np.ndarray, np.ndarray, int]:
-    """Rows whose labels are all masked (prompt longer than seq_length) teach nothing and
-    make MindFormers report a loss of 0; drop them. Fails when no row is left."""
-    keep = (labels[:, 1:] != -100).any(axis=1)
-    if not keep.any():
-        raise PipelineError("no row has an unmasked label within seq_length: every prompt is too "
-                            "long, raise train.seq_length", src)
-    return ids[keep], labels[keep], int((~keep).sum())
-
-
-# ---------------------------------------------------------------- LM head on labels only
-def label_positions(labels: np.ndarray, k: int, batch_labels: int | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat positions (into batch x seq predictions) that carry a label, padded to k.
-
-    Returns (positions int32 [k], targets int32 [k], weights float32 [k]); padding slots
-    point at position 0 with weight 0. Each label weighs 1 / batch_labels (default: the
-    labels in `labels`), so a micro-batch's weighted NLL sum is its share of the whole
-    batch's mean loss. Fails if a batch has more than k labelled positions.
-    """
-    flat = labels[:, 1:].reshape(-1)
-    idx = np.nonzero(flat != -100)[0]
-    if len(idx) > k:
-        raise PipelineError(f"batch has {len(idx)} labelled positions, more than the head budget {k}")
-    positions, targets, weights = (np.zeros(k, np.int32), np.zeros(k, np.int32),
-                                   np.zeros(k, np.float32))
-    positions[:len(idx)], targets[:len(idx)] = idx, flat[idx]
-    weights[:len(idx)] = 1.0 / max(batch_labels or len(idx), 1)
-    return positions, targets, weights
-
-
-def longest_target(labels: np.ndarray) -> int:
-    """Labelled positions in the longest row (its answer's tokens)."""
-    return int((labels[:, 1:] != -100).sum(axis=1).max())
-
-
-def head_budget(labels: np.ndarray, batch_size: int) -> int:
-    """k for label_positions: the most labels a batch of batch_size rows can hold
-    (batch_size x the longest answer)."""
-    return longest_target(labels) * batch_size
-
-
-def _head_trim_cell():
-    import mindspore as ms
-    from mindspore import nn, ops
-
-    class HeadTrimLoss(nn.Cell):
-        """Loss of a MindFormers Llama with the LM head (576 x 49152) and cross-entropy run
-        only on labelled positions: prompt and padding positions (about 3/4 of a
-        128-token arithmetic row) never reach the vocabulary projection.
-
-        With label_positions' default weights this is LlamaForCausalLM's own loss (mean NLL
-        over labelled positions); with weights of 1 / (labels in the whole batch) it is a
-        micro-batch's share of it, so micro-batch losses and gradients add up exactly.
-        Inputs: input_ids, labels [B, S+1]; positions, targets, weights [k] (label_positions).
-        """
-
-        def __init__(self, model, k: int):
-            super().__init__(auto_prefix=False)   # keep MindFormers' parameter names
-            from pipeline.model.build import llama_of
-            self.llama = llama_of(model)
-            self.k = k
-
-        def construct(self, input_ids, labels, positions, targets, weights):
-            tokens = input_ids[:, :-1]
-            hidden = self.llama.model(tokens)
-            hidden = hidden.reshape((-1, hidden.shape[-1]))
-            logits = self.llama.lm_head(ops.gather(hidden, positions, 0)).astype(ms.float32)
-            logp = ops.log_softmax(logits, -1)
-            nll = -ops.gather_elements(logp, 1, targets.reshape((-1, 1))).reshape((-1,))
-            return (nll * weights).sum()
-
-    return HeadTrimLoss
-
-
-def _step_cells(net, optimizer):
-    """(grad_step, apply_step): TrainOneStepCell cut in two, so that the gradients of
-    several micro-batches are summed before one optimiser update.
-
-    grad_step(*inputs) adds its micro-batch's gradients into a zeroed copy of the LoRA
-    parameters and returns the loss; apply_step() runs the optimiser on the sum and zeroes
-    it. The sum stays inside MindSpore as parameters: handing 420 gradient tensors to a
-    separate optimiser graph as arguments cost 2.4 s a step (measured), this costs nothing.
-    """
-    from mindspore import nn, ops
-
-    accum = optimizer.parameters.clone(prefix="grad_accum", init="zeros")
-
-    class GradStep(nn.Cell):
-        def __init__(self):
-            super().__init__(auto_prefix=False)
-            self.net, self.weights, self.accum = net, optimizer.parameters, accum
-            self.grad = ops.GradOperation(get_by_list=True)
-            self.hyper_map = ops.HyperMap()
-
-        def construct(self, *inputs):
-            loss = self.net(*inputs)
-            grads = self.grad(self.net, self.weights)(*inputs)
-            return ops.depend(loss, self.hyper_map(ops.assign_add, self.accum, grads))
-
-    class ApplyStep(nn.Cell):
-        def __init__(self):
-            super().__init__(auto_prefix=False)
-            self.optimizer, self.accum = optimizer, accum
-            self.hyper_map = ops.HyperMap()
-
-        def construct(self):
-            done = self.optimizer(self.accum)
-            return ops.depend(self.hyper_map(_zero_out, self.accum), done)
-
-    def _zero_out(param):
-        return ops.assign(param, ops.zeros_like(param))
-
-    grad_step, apply_step = GradStep(), ApplyStep()
-    grad_step.set_train(True)
-    return grad_step, apply_step
-
-
-def run_batch(grad_step, apply_step, ids: np.ndarray, labels: np.ndarray, micro: int,
-              k: int | None) -> float:
-    """One optimiser step over a batch as len(ids) / micro forward/backward passes; returns
-    the batch's loss. Peak memory follows the micro-batch (activations are ~11 MB a token
-    on MindSpore CPU), the update is the whole batch's: with head trim (k given) every
-    label weighs 1 / the batch's labels, so the summed gradients are exactly the batch's."""
-    import mindspore as ms
-    batch_labels = int((labels[:, 1:] != -100).sum())
-    loss = 0.0
-    for lo in range(0, len(ids), micro):
-        inputs = [ids[lo:lo + micro], labels[lo:lo + micro]]
-        if k is not None:
-            inputs += label_positions(labels[lo:lo + micro], k, batch_labels)
-        loss += float(grad_step(*map(ms.Tensor, inputs)).asnumpy())
-    apply_step()
-    return loss
-
-
-def __getattr__(name):  # HeadTrimLoss is built lazily so importing train.py needs no MindSpore
-    if name == "HeadTrimLoss":
-        return _head_trim_cell()
-    raise AttributeError(name)
-
-
 # ---------------------------------------------------------------- training
 @dataclasses.dataclass
 class TrainResult:
@@ -351,6 +87,49 @@ class TrainResult:
     total_steps: int
     losses: list
     adapter: str | None
+    trainable: int
+
+
+@dataclasses.dataclass
+class TrainData:
+    """The rows a run steps over, at the preset's width, and where they came from."""
+    src: Path
+    sha256: str
+    ids: np.ndarray
+    labels: np.ndarray
+    dropped: int          # rows too long for the width or without a label
+
+    @property
+    def rows(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.ids.shape[1])
+
+
+@dataclasses.dataclass
+class Schedule:
+    """Steps of a run: where it starts (0, or a resume's last step) and where it ends."""
+    start: int
+    total: int
+    steps_per_epoch: int
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.total / self.steps_per_epoch)
+
+
+@dataclasses.dataclass
+class Trainer:
+    """The built network and its step cells, with what the loop needs beside them."""
+    net: object
+    optimizer: object
+    grad_step: object
+    apply_step: object
+    lrs: np.ndarray
+    micro: int
+    head_k: int | None    # label budget of the trimmed head; None: the full head
     trainable: int
 
 
@@ -364,115 +143,161 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
     check_trainable(preset)
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
+    state = _resume_state(run, resume)
+    data = load_data(preset, run)
+    schedule = _schedule(preset, data, state, run)
+    trainer = _build_trainer(preset, data, schedule, run, state)
+    adapter_info = {"rank": preset.lora.rank, "alpha": preset.lora.alpha,
+                    "dropout": preset.lora.dropout, "targets": list(preset.lora.targets),
+                    "trainable_params": trainer.trainable}
+    _record_manifest(run, preset, data, adapter_info, state.get("adapter") if state else None,
+                     command)
+    with _open_log(run) as log:
+        if state:
+            log.write("\n".join(logs.resume_lines(schedule.start, schedule.total,
+                                                  schedule.steps_per_epoch)) + "\n")
+        else:
+            log.write(logs.info_line(
+                f"preset {preset.name}: {data.rows} rows x {data.width} tokens ({data.dropped} rows "
+                f"too long or without labels dropped), {schedule.total} steps, "
+                f"seed {preset.train.seed}") + "\n")
+            log.write(logs.params_line(trainer.trainable) + "\n")
+        log.flush()
+        return _loop(preset, run, data, schedule, trainer, log, adapter_info,
+                     state.get("adapter") if state else None, quiet)
+
+
+def _resume_state(run: Path, resume: bool) -> dict | None:
+    """train_state.json when resuming one; refuses to start over an existing run."""
     state_path = run / "train_state.json"
-    state = runs.read_json(state_path) if resume and state_path.is_file() else None
     if not resume and state_path.is_file():
         raise PipelineError("run folder already holds a training run: pass --resume to continue "
                             "it or choose another --run", run)
+    return runs.read_json(state_path) if resume and state_path.is_file() else None
 
-    src, ids, labels = prepare_data(preset, run)
+
+def load_data(preset, run: Path) -> TrainData:
+    """The preset's rows at its width, without rows that could teach nothing."""
+    from pipeline.data.training_rows import drop_unsupervised, fit_width, load_training_arrays
+    src, ids, labels = load_training_arrays(preset, run)
     data_hash = runs.file_sha256(src)
     ids, labels, too_long = fit_width(ids, labels, preset.train.seq_length)
     ids, labels, dropped = drop_unsupervised(ids, labels, src)
-    dropped += too_long
-    rows, width = ids.shape
+    return TrainData(src, data_hash, ids, labels, dropped + too_long)
+
+
+def _schedule(preset, data: TrainData, state: dict | None, run: Path) -> Schedule:
+    """Steps to run; a resume must see the same data and settings and have steps left."""
     t = preset.train
-    steps_per_epoch = rows // t.batch_size
+    steps_per_epoch = data.rows // t.batch_size
     if steps_per_epoch < 1:
-        raise PipelineError(f"{rows} rows is less than one batch of {t.batch_size}", src)
+        raise PipelineError(f"{data.rows} rows is less than one batch of {t.batch_size}", data.src)
     total = t.max_steps or t.epochs * steps_per_epoch
-    epochs = math.ceil(total / steps_per_epoch)
-    config = preset.as_dict()
     if state:
-        if state["data_sha256"] != data_hash:
-            raise PipelineError("cannot resume: the training data changed since the run started", src)
-        if state["config"] != json.loads(json.dumps(_resume_key(config))):  # as stored
-            raise PipelineError("cannot resume: the preset's model/LoRA/optimiser settings changed", preset.path)
+        if state["data_sha256"] != data.sha256:
+            raise PipelineError("cannot resume: the training data changed since the run started",
+                                data.src)
+        if state["config"] != json.loads(json.dumps(_resume_key(preset.as_dict()))):  # as stored
+            raise PipelineError("cannot resume: the preset's model/LoRA/optimiser settings changed",
+                                preset.path)
     start = state["last_step"] if state else 0
     if start >= total:
         raise PipelineError(f"run already finished {start}/{total} steps; raise --max-steps to go on", run)
+    return Schedule(start, total, steps_per_epoch)
 
+
+def _build_trainer(preset, data: TrainData, schedule: Schedule, run: Path,
+                   state: dict | None) -> Trainer:
+    """Network (LoRA, optionally the trimmed head), AdamW and the step cells; a resume's
+    adapter and optimiser state loaded into them."""
     import mindspore as ms
     from mindspore import nn
     from pipeline.model.build import build_model, setup_context, trainable_count
+    from pipeline.train_step import HeadTrimLoss, head_budget, step_cells
 
+    t = preset.train
     micro = t.micro_batch or t.batch_size
-    k = head_budget(labels, micro) if t.head_trim else 0
-    setup_context({"graph": "train", "config": _resume_key(config), "width": width, "steps": total,
-                   "head_budget": k, "micro_batch": micro})
+    k = head_budget(data.labels, micro) if t.head_trim else 0
+    setup_context({"graph": "train", "config": _resume_key(preset.as_dict()), "width": data.width,
+                   "steps": schedule.total, "head_budget": k, "micro_batch": micro})
     ms.set_context(memory_optimize_level=t.memory_level)
     # The model sees width-1 tokens: MindFormers drops the last input and the first label.
-    net = build_model(preset, for_training=True, seq_length=width - 1, batch_size=micro,
+    net = build_model(preset, for_training=True, seq_length=data.width - 1, batch_size=micro,
                       recompute=t.recompute)
     if t.head_trim:
-        net = _head_trim_cell()(net, k)
+        net = HeadTrimLoss(net, k)
     trainable = trainable_count(net)
     expected = lora_trainable_for(preset.dims, preset.lora.rank, preset.lora.targets)
     if trainable != expected:  # the model must agree with the analytic count
         raise PipelineError(f"model has {trainable} trainable parameters, analytic count {expected}")
-    lrs = lr_schedule(t.lr, t.schedule, t.warmup_ratio, total)
+    lrs = lr_schedule(t.lr, t.schedule, t.warmup_ratio, schedule.total)
     optimizer = nn.AdamWeightDecay(net.trainable_params(), learning_rate=ms.Tensor(lrs),
                                    beta1=t.betas[0], beta2=t.betas[1], weight_decay=t.weight_decay)
     if state:
         _restore(net, optimizer, run, state)
-    grad_step, apply_step = _step_cells(net, optimizer)
+    grad_step, apply_step = step_cells(net, optimizer)
+    return Trainer(net, optimizer, grad_step, apply_step, lrs, micro,
+                   k if t.head_trim else None, trainable)
 
+
+def _record_manifest(run: Path, preset, data: TrainData, adapter_info: dict,
+                     adapter_path: str | None, command: str | None) -> None:
+    from pipeline.data.training_rows import longest_target
     total_model = exact_total_for(preset.dims) if preset.model_kind == "tiny" else total_params(preset.model_kind)
-    adapter_info = {"rank": preset.lora.rank, "alpha": preset.lora.alpha,
-                    "dropout": preset.lora.dropout, "targets": list(preset.lora.targets),
-                    "trainable_params": trainable}
     runs.update_manifest(
         run, kind="finetuned",
         model={"preset": preset.model_kind, "name": MODEL_NAMES[preset.model_kind],
                "total_params": total_model},
-        adapter={"path": state.get("adapter") if state else None, **adapter_info},
-        data={"train": {"path": str(src), "sha256": data_hash, "rows": int(rows), "width": int(width),
+        adapter={"path": adapter_path, **adapter_info},
+        data={"train": {"path": str(data.src), "sha256": data.sha256, "rows": data.rows,
+                        "width": data.width,
                         # infer sizes its math answers by this (working can be ~100 tokens)
-                        "longest_target_tokens": longest_target(labels)}},
-        prompt_template={"math": preset.data.template}, config=config, seed=t.seed,
-        command=command or " ".join(sys.argv))
+                        "longest_target_tokens": longest_target(data.labels)}},
+        prompt_template={"math": preset.data.template}, config=preset.as_dict(),
+        seed=preset.train.seed, command=command or " ".join(sys.argv))
 
+
+def _open_log(run: Path):
+    """train.log for appending; a line a kill cut short is ended first."""
     cut_short = _ends_mid_line(run / "train.log")
     log = open(run / "train.log", "a", encoding="utf-8")
     if cut_short:
         log.write("\n")
-    if not state:
-        log.write(f"{_timestamp()} - {PARAMS_SOURCE} - INFO - preset {preset.name}: "
-                  f"{rows} rows x {width} tokens ({dropped} rows too long or without labels dropped), "
-                  f"{total} steps, seed {t.seed}\n")
-        log.write(params_line(trainable) + "\n")
-    else:
-        log.write("\n".join(resume_lines(start, total, steps_per_epoch)) + "\n")
-    log.flush()
+    return log
 
-    losses, adapter_rel = [], state.get("adapter") if state else None
-    bar = Progress(total, "train", unit="step", initial=start, disable=True if quiet else None)
-    try:
-        step = start
+
+def _loop(preset, run: Path, data: TrainData, schedule: Schedule, trainer: Trainer, log,
+          adapter_info: dict, adapter_rel: str | None, quiet: bool) -> TrainResult:
+    """Steps schedule.start+1 .. schedule.total: log lines, progress, checkpoints."""
+    from pipeline.train_step import run_batch
+    t, total, per_epoch = preset.train, schedule.total, schedule.steps_per_epoch
+    config = preset.as_dict()
+    losses = []
+    step = schedule.start
+    with Progress(total, "train", unit="step", initial=step,
+                  disable=True if quiet else None) as bar:
         while step < total:
-            epoch, in_epoch = divmod(step, steps_per_epoch)
-            order = epoch_order(rows, epoch, t.seed)
+            epoch, in_epoch = divmod(step, per_epoch)
+            order = epoch_order(data.rows, epoch, t.seed)
             pick = order[in_epoch * t.batch_size:(in_epoch + 1) * t.batch_size]
             began = time.perf_counter()
-            loss = run_batch(grad_step, apply_step, ids[pick], labels[pick], micro,
-                             k if t.head_trim else None)
+            loss = run_batch(trainer.grad_step, trainer.apply_step, data.ids[pick],
+                             data.labels[pick], trainer.micro, trainer.head_k)
             step_ms = (time.perf_counter() - began) * 1000
             if not np.isfinite(loss):
                 raise PipelineError(f"loss became {loss} at step {step + 1}; lower train.lr", preset.path)
             step += 1
             losses.append(loss)
             if step % t.log_interval == 0 or step == total:
-                log.write(step_line(epoch + 1, epochs, in_epoch + 1, steps_per_epoch, loss,
-                                    step_ms, lrs[step - 1]) + "\n")
+                log.write(logs.step_line(epoch + 1, schedule.epochs, in_epoch + 1, per_epoch, loss,
+                                         step_ms, trainer.lrs[step - 1]) + "\n")
                 log.flush()
             bar.update(1, loss=f"{loss:.3f}")
             if step % t.save_interval == 0 or step == total:
-                adapter_rel = _checkpoint(net, optimizer, run, preset, step, total, data_hash, config)
+                adapter_rel = _checkpoint(trainer.net, trainer.optimizer, run, preset, step, total,
+                                          data.sha256, config)
                 runs.update_manifest(run, adapter={"path": adapter_rel, **adapter_info})
-    finally:
-        bar.close()
-        log.close()
-    return TrainResult(run, step, total, losses, adapter_rel, trainable)
+    return TrainResult(run, step, total, losses, adapter_rel, trainer.trainable)
 
 
 def _resume_key(config: dict) -> dict:

@@ -162,3 +162,25 @@ def read_mindrecord(path, columns: Sequence[str] = COLUMNS) -> list[dict]:
     dataset = ds.MindDataset(str(path), columns_list=list(columns), shuffle=False)
     return [{k: np.asarray(v) for k, v in row.items()}
             for row in dataset.create_dict_iterator(num_epochs=1, output_numpy=True)]
+
+
+def read_mindrecord_arrays(path) -> tuple[np.ndarray, np.ndarray]:
+    """(input_ids, labels) as int32 [rows, width]; what training steps over.
+
+    Raises PipelineError naming the file: missing, not a MindRecord with both columns,
+    no rows, or rows of different lengths.
+    """
+    try:
+        records = read_mindrecord(path)
+    except RuntimeError as exc:
+        raise PipelineError(f"cannot read as MindRecord with input_ids/labels columns "
+                            f"({str(exc).splitlines()[0][:200]})", path) from None
+    if not records:
+        raise PipelineError("MindRecord holds no rows", path)
+    ids = [r["input_ids"].astype(np.int32) for r in records]
+    labels = [r["labels"].astype(np.int32) for r in records]
+    widths = {len(a) for a in ids} | {len(b) for b in labels}
+    if len(widths) != 1:
+        raise PipelineError(f"rows have different lengths {sorted(widths)[:5]}; "
+                            "training needs a fixed seq_length", path)
+    return np.stack(ids), np.stack(labels)

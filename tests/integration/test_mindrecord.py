@@ -103,3 +103,30 @@ def test_vicuna_recipe_tokenises_the_wrapped_prompt(tmp_path, tok):
     ids = read_mindrecord(tmp_path / "train.mindrecord")[0]["input_ids"]
     text = tok.decode(ids[ids != PAD_ID].tolist(), skip_special_tokens=False)
     assert text.startswith(prompts.VICUNA_SYSTEM + " USER: " + human + " ASSISTANT: 面积为 ")
+
+
+def test_training_from_jsonl_writes_the_layout_and_refuses_overlong_rows(tmp_path, tok):
+    """A preset pointing at JSON Lines trains on a MindRecord written in the run folder; a row
+    over seq_length + 1 tokens is refused by file and line, never cut."""
+    from pipeline.data.training_rows import load_training_arrays
+    from pipeline.model.presets import load_preset, with_data
+    from pipeline.runs import write_jsonl
+    tiny = Path(__file__).resolve().parents[2] / "configs" / "tiny_llama_lora_cpu.yaml"
+    rows = [{"problem": p, "solution": a} for p, a in zip(PROBLEMS, ANSWERS)]
+    good = tmp_path / "good.jsonl"
+    write_jsonl(good, rows)
+    preset = with_data(load_preset(tiny), str(good))
+    src, ids, labels = load_training_arrays(preset, tmp_path / "run")
+    assert src == good and ids.shape == (2, preset.train.seq_length + 1)
+    prompt = tok.encode(preset.data.template.format(problem=PROBLEMS[0]), add_special_tokens=False).ids
+    answer = tok.encode(" " + ANSWERS[0], add_special_tokens=False).ids + [EOS_ID]
+    assert ids[0, :len(prompt) + len(answer)].tolist() == prompt + answer
+    assert labels[0, :len(prompt) + len(answer)].tolist() == [IGNORE_ID] * len(prompt) + answer
+    assert (tmp_path / "run" / "data" / "train.mindrecord").is_file()
+
+    long = tmp_path / "long.jsonl"
+    write_jsonl(long, rows + [{"problem": "1 + 2 " * 40, "solution": "3"}])
+    with pytest.raises(PipelineError, match=r"1 row\(s\) have more than .*65 tokens \(line 3;") as err:
+        load_training_arrays(with_data(preset, str(long)), tmp_path / "run2")
+    assert str(long) in str(err.value) and "seq_length" in str(err.value)
+    assert not (tmp_path / "run2" / "data" / "train.mindrecord").exists()

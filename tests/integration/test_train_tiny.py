@@ -229,9 +229,10 @@ def test_head_trim_loss_equals_mindformers_loss(data):
     """The LM head on labelled positions only gives MindFormers' own loss value."""
     import mindspore as ms
     from pipeline.model.build import build_model, setup_context
-    from pipeline.train import HeadTrimLoss, head_budget, label_positions, read_mindrecord
+    from pipeline.data.mindrecord import read_mindrecord_arrays
+    from pipeline.train_step import HeadTrimLoss, head_budget, label_positions
     preset = load_preset(TINY)
-    ids, labels = read_mindrecord(data)
+    ids, labels = read_mindrecord_arrays(data)
     setup_context()
     net = build_model(preset, for_training=True, seq_length=ids.shape[1] - 1, batch_size=4)
     rng = np.random.default_rng(0)
@@ -249,7 +250,7 @@ def test_head_trim_loss_equals_mindformers_loss(data):
 
 
 def test_label_positions_by_hand():
-    from pipeline.train import label_positions
+    from pipeline.train_step import label_positions
     labels = np.array([[-100, -100, 5, 6, -100], [-100, 7, -100, -100, -100]], np.int32)
     pos, tgt, w = label_positions(labels, 5)
     # predictions are labels[:, 1:] flattened: row 0 -> 0..3, row 1 -> 4..7

@@ -173,7 +173,7 @@ def test_windows_line_endings(tmp_path):
 
 
 def test_resume_marker_replaces_the_steps_logged_before_the_kill_without_warning():
-    from pipeline.train import resume_lines, step_line
+    from pipeline.logs import resume_lines, step_line
     before = [step_line(1, 1, s, 6, 2.0 - s / 10, 10, 1e-4) for s in range(1, 5)]   # killed after 4
     after = [step_line(1, 1, s, 6, 1.0 - s / 10, 10, 1e-4) for s in range(3, 7)]    # resumed from 2
     text = "\n".join(before + resume_lines(2, 6, 6) + after)
