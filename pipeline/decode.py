@@ -41,6 +41,7 @@ from pipeline.model.tokenizer import TokenIds
 MASK_VALUE = -10000.0   # what MindFormers' LowerTriangularMaskWithDynamic adds to masked scores
 DEFAULT_BUCKET = 32     # prefill chunk: prompt lengths are rounded up to a multiple of this
 SPAN_STEP = 256         # attention spans are rounded up to this, so few graphs are needed
+_RUNNING = -1.0         # Generation.seconds of a row still decoding
 
 
 @dataclass
@@ -75,114 +76,58 @@ def rope_tables(cfg: ModelDims, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(emb).astype(np.float32), np.sin(emb).astype(np.float32)
 
 
-def _build_cell(weights, cfg: ModelDims, batch: int, max_len: int):
-    """The graph-mode cell: construct(tokens, cos, sin, cache_index, mask) -> last logits."""
-    import mindspore as ms
-    from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
+@dataclass
+class FoldedWeights:
+    """The decoder's weights, laid out for few kernels per layer (float32, [in, out]).
 
-    nh, nkv, hd, H = cfg.heads, cfg.kv_heads, cfg.head_dim, cfg.hidden
+    Kernel count matters more than FLOPs at small batch on CPU, so the RMSNorm weights and
+    the 1/sqrt(head_dim) attention scale are folded into the following matmul weights (same
+    values up to float rounding), q/k/v are one matrix, w1/w3 one, and RoPE's rotate_half is
+    one exact matmul (``rotate`` holds 0/+-1). ``head`` is None for tied embeddings: the head
+    reads the embedding table itself (no second copy).
+    """
+    embedding: np.ndarray
+    head: np.ndarray | None
+    norm_out: np.ndarray
+    rotate: np.ndarray
+    wqkv: list[np.ndarray]
+    wo: list[np.ndarray]
+    w13: list[np.ndarray]
+    w2: list[np.ndarray]
+
+
+def fold_weights(weights: Mapping[str, np.ndarray], dims: ModelDims) -> FoldedWeights:
+    """MindFormers-named weights (LoRA merged) -> FoldedWeights; PipelineError for a missing
+    tensor or a shape whose heads do not divide evenly."""
+    nh, nkv, hd, H = dims.heads, dims.kv_heads, dims.head_dim, dims.hidden
     if H % nh or nh % nkv:
         raise PipelineError(f"hidden {H}, heads {nh}, kv_heads {nkv} do not divide evenly")
-    rep = nh // nkv
-
-    def param(array, name):
-        return Parameter(Tensor(array, ms.float32), name=name, requires_grad=False)
-
-    # rotate_half(x) = concat(-x[hd/2:], x[:hd/2]) as x @ R: one exact matmul (R holds 0/+-1).
     half = hd // 2
-    rotate = np.zeros((hd, hd), np.float32)
+    rotate = np.zeros((hd, hd), np.float32)   # x @ rotate == concat(-x[hd/2:], x[:hd/2])
     rotate[np.arange(half) + half, np.arange(half)] = -1.0
     rotate[np.arange(half), np.arange(half) + half] = 1.0
+    scale = np.concatenate([np.full(nh * hd, 1.0 / math.sqrt(hd), np.float32),
+                            np.ones(2 * nkv * hd, np.float32)])
 
-    class LlamaKVStep(nn.Cell):
-        """Kernel count matters more than FLOPs at small batch on CPU, so the per-layer graph
-        is kept short: the RMSNorm weights and the 1/sqrt(head_dim) attention scale are
-        folded into the following matmul weights (same values up to float rounding), q/k/v
-        come from one matmul, w1/w3 from one, RoPE runs on q and k together."""
-
-        def __init__(self):
-            super().__init__()
-            prefix = "model.layers.{}."
-            self.embedding = param(_weight(weights, "model.tok_embeddings.embedding_weight"),
-                                   "embedding")
-            # Tied embeddings: the head reads the embedding table itself (no 2nd copy).
-            self.head = None if cfg.tie_embeddings else param(_weight(weights, "lm_head.weight"),
-                                                              "head")
-            self.norm_out = param(_weight(weights, "model.norm_out.weight"), "norm_out")
-            self.rotate = Tensor(rotate, ms.float32)
-            wqkv, wo, w13, w2, kc, vc = ([] for _ in range(6))
-            scale = np.concatenate([np.full(nh * hd, 1.0 / math.sqrt(hd), np.float32),
-                                    np.ones(2 * nkv * hd, np.float32)])
-            for i in range(cfg.layers):
-                p = prefix.format(i)
-                attn_norm = _weight(weights, p + "attention_norm.weight")
-                ffn_norm = _weight(weights, p + "ffn_norm.weight")
-                qkv = np.concatenate([_weight(weights, p + f"attention.{n}.weight")
-                                      for n in ("wq", "wk", "wv")], axis=0)      # [out, in]
-                qkv = qkv * scale[:, None] * attn_norm[None, :]
-                wqkv.append(param(np.ascontiguousarray(qkv.T), f"wqkv{i}"))
-                wo.append(param(np.ascontiguousarray(_weight(weights, p + "attention.wo.weight").T),
-                                f"wo{i}"))
-                gate_up = np.concatenate([_weight(weights, p + f"feed_forward.{n}.weight")
-                                          for n in ("w1", "w3")], axis=0) * ffn_norm[None, :]
-                w13.append(param(np.ascontiguousarray(gate_up.T), f"w13_{i}"))
-                w2.append(param(np.ascontiguousarray(
-                    _weight(weights, p + "feed_forward.w2.weight").T), f"w2_{i}"))
-                zeros = np.zeros((batch, nkv, max_len, hd), np.float32)
-                kc.append(param(zeros, f"kcache{i}"))
-                vc.append(param(zeros.copy(), f"vcache{i}"))
-            self.wqkv, self.wo = ParameterTuple(wqkv), ParameterTuple(wo)
-            self.w13, self.w2 = ParameterTuple(w13), ParameterTuple(w2)
-            self.k_cache, self.v_cache = ParameterTuple(kc), ParameterTuple(vc)
-            self.scatter = ops.ScatterNdUpdate()
-            self.bmm_t = ops.BatchMatMul(transpose_b=True)
-            self.bmm = ops.BatchMatMul()
-            self.head_mm = ops.MatMul(transpose_b=True)
-
-        def normed(self, x):
-            # RMSNorm without its weight (folded into the next matmul)
-            return x * ops.rsqrt(ops.mean(ops.square(x), -1, keep_dims=True) + cfg.eps)
-
-        def construct(self, tokens, cos, sin, cache_index, mask):
-            # tokens [B,S] int32; cos,sin [B*S,1,hd]; cache_index [B,S,nkv,3] int32 holding
-            # (b, kv head, slot); mask [B,1,1,S,span] additive, span <= max_len the cache slots
-            # attended over. Returns logits [B, vocab] of the last position.
-            bsz, seq = tokens.shape
-            span = mask.shape[-1]
-            h = ops.reshape(ops.gather(self.embedding, tokens, 0), (bsz * seq, H))
-            for i in range(cfg.layers):
-                qkv = ops.matmul(self.normed(h), self.wqkv[i])
-                qk, v = ops.split(qkv, [(nh + nkv) * hd, nkv * hd], 1)
-                rot = ops.matmul(ops.reshape(qk, (-1, hd)), self.rotate)
-                qk = (ops.reshape(qk, (bsz * seq, nh + nkv, hd)) * cos
-                      + ops.reshape(rot, (bsz * seq, nh + nkv, hd)) * sin)
-                q, k = ops.split(qk, [nh, nkv], 1)
-                k_all = ops.depend(self.k_cache[i], self.scatter(
-                    self.k_cache[i], cache_index, ops.reshape(k, (bsz, seq, nkv, hd))))
-                v_all = ops.depend(self.v_cache[i], self.scatter(
-                    self.v_cache[i], cache_index, ops.reshape(v, (bsz, seq, nkv, hd))))
-                if span < max_len:  # attend over the slots this batch can use, not the whole cache
-                    k_all = k_all[:, :, :span, :]
-                    v_all = v_all[:, :, :span, :]
-                # GQA without copying keys: query head j uses kv head j // rep.
-                if seq == 1:
-                    qg = ops.reshape(q, (bsz, nkv, rep, hd))
-                else:
-                    qg = ops.reshape(ops.transpose(ops.reshape(q, (bsz, seq, nh, hd)), (0, 2, 1, 3)),
-                                     (bsz, nkv, rep * seq, hd))
-                score = ops.reshape(self.bmm_t(qg, k_all), (bsz, nkv, rep, seq, span)) + mask
-                probs = ops.reshape(ops.softmax(score, -1), (bsz, nkv, rep * seq, span))
-                ctx = self.bmm(probs, v_all)                                # [B,nkv,rep*S,hd]
-                if seq > 1:
-                    ctx = ops.transpose(ops.reshape(ctx, (bsz, nh, seq, hd)), (0, 2, 1, 3))
-                h = h + ops.matmul(ops.reshape(ctx, (bsz * seq, H)), self.wo[i])
-                gate, up = ops.split(ops.matmul(self.normed(h), self.w13[i]), [cfg.ffn, cfg.ffn], 1)
-                h = h + ops.matmul(ops.silu(gate) * up, self.w2[i])
-            last = ops.reshape(h, (bsz, seq, H))[:, seq - 1, :]
-            head = self.embedding if self.head is None else self.head
-            return self.head_mm(self.normed(last) * self.norm_out, head)
-
-    return LlamaKVStep()
+    def t(array):
+        return np.ascontiguousarray(array.T)
+    folded = FoldedWeights(
+        embedding=_weight(weights, "model.tok_embeddings.embedding_weight"),
+        head=None if dims.tie_embeddings else _weight(weights, "lm_head.weight"),
+        norm_out=_weight(weights, "model.norm_out.weight"), rotate=rotate,
+        wqkv=[], wo=[], w13=[], w2=[])
+    for i in range(dims.layers):
+        p = f"model.layers.{i}."
+        qkv = np.concatenate([_weight(weights, p + f"attention.{n}.weight")
+                              for n in ("wq", "wk", "wv")], axis=0)      # [out, in]
+        folded.wqkv.append(t(qkv * scale[:, None]
+                             * _weight(weights, p + "attention_norm.weight")[None, :]))
+        folded.wo.append(t(_weight(weights, p + "attention.wo.weight")))
+        gate_up = np.concatenate([_weight(weights, p + f"feed_forward.{n}.weight")
+                                  for n in ("w1", "w3")], axis=0)
+        folded.w13.append(t(gate_up * _weight(weights, p + "ffn_norm.weight")[None, :]))
+        folded.w2.append(t(_weight(weights, p + "feed_forward.w2.weight")))
+    return folded
 
 
 def _round_up(n: int, step: int) -> int:
@@ -209,7 +154,7 @@ class GreedyDecoder:
         self.ids = token_ids
         self.batch_size = batch_size
         self.bucket = max(1, bucket)
-        self._weights = weights
+        self._folded = fold_weights(weights, dims)
         self.max_len = 0
         self._cell = None
         self.compile_seconds = 0.0   # spent compiling graphs (first call of each shape)
@@ -218,8 +163,9 @@ class GreedyDecoder:
     def _ensure_capacity(self, length: int) -> None:
         if length <= self.max_len:
             return
+        from pipeline.decode_cell import LlamaKVStep
         self.max_len = _round_up(length, 64)
-        self._cell = _build_cell(self._weights, self.cfg, self.batch_size, self.max_len)
+        self._cell = LlamaKVStep(self._folded, self.cfg, self.batch_size, self.max_len)
         self._cos, self._sin = rope_tables(self.cfg, self.max_len)
         self._compiled: set[tuple[int, int]] = set()   # (tokens per call, span) compiled
 
@@ -278,69 +224,86 @@ class GreedyDecoder:
         n = len(prompts)
         if n == 0:
             return []
-        if n > self.batch_size:
-            raise PipelineError(f"{n} prompts exceed the decoder's batch size {self.batch_size}")
+        self._check_request(prompts, max_new_tokens, min_new_tokens)
+        stops = np.array(sorted({self.ids.eos, self.ids.pad} if stop_ids is None
+                                else set(stop_ids)), dtype=np.int64)
+        width = _round_up(max(len(p) for p in prompts), self.bucket)
+        self._ensure_capacity(width + max_new_tokens)
+        tokens, positions, visible = self._left_pad(prompts, width, max_new_tokens)
+        self._compile(tokens[:, :self.bucket], positions[:, :self.bucket], visible)
+        start_time = time.monotonic()
+        logits = self._prefill(tokens, positions, visible)
+        rows = [Generation(tokens=[], stop_reason="length", seconds=_RUNNING) for _ in range(n)]
+        next_pos = np.array([len(p) for p in prompts] + [0] * (self.batch_size - n), np.int64)
+        for step in range(max_new_tokens):
+            if step < min_new_tokens and stops.size:
+                logits[:, stops] = -np.inf
+            next_ids = logits.argmax(axis=-1)
+            _take(rows, next_ids, stops, max_new_tokens, time.monotonic() - start_time)
+            if on_token is not None:
+                on_token(step)
+            if all(r.seconds != _RUNNING for r in rows) or step == max_new_tokens - 1:
+                break
+            slot = width + step
+            feed = np.where(np.arange(self.batch_size) < n, next_ids, self.ids.pad).astype(np.int64)
+            visible[:n, slot] = True
+            logits = self.logits_step(feed[:, None], (next_pos + step)[:, None], slot, visible)
+        end = time.monotonic() - start_time
+        for row in rows:
+            if row.seconds == _RUNNING:
+                row.seconds = end
+        return rows
+
+    def _check_request(self, prompts, max_new_tokens: int, min_new_tokens: int) -> None:
+        if len(prompts) > self.batch_size:
+            raise PipelineError(f"{len(prompts)} prompts exceed the decoder's batch size {self.batch_size}")
         if max_new_tokens < 1 or min_new_tokens < 0 or min_new_tokens > max_new_tokens:
             raise PipelineError(f"need 1 <= max_new_tokens and 0 <= min_new_tokens <= max_new_tokens "
                                 f"(got {max_new_tokens}, {min_new_tokens})")
-        lengths = [len(p) for p in prompts]
-        if min(lengths) == 0:
+        if min(len(p) for p in prompts) == 0:
             raise PipelineError("cannot decode from an empty prompt")
-        stops = np.array(sorted({self.ids.eos, self.ids.pad} if stop_ids is None
-                                else set(stop_ids)), dtype=np.int64)
-        width = _round_up(max(lengths), self.bucket)
-        self._ensure_capacity(width + max_new_tokens)
-        B, cfg = self.batch_size, self.cfg
 
-        # Left padding; rows past n are all-pad fillers that keep the batch shape static.
+    def _left_pad(self, prompts, width: int, max_new_tokens: int):
+        """(tokens [B,width], RoPE positions [B,width], visible [B,span]) for a batch.
+
+        Rows past the prompts are all-pad fillers that keep the batch shape static. Attention
+        reads only the slots this batch can fill, rounded so few graphs are needed.
+        """
+        B = self.batch_size
         tokens = np.full((B, width), self.ids.pad, np.int64)
         pads = np.full(B, width, np.int64)
         for row, ids in enumerate(prompts):
             tokens[row, width - len(ids):] = ids
             pads[row] = width - len(ids)
-        # Attention reads only the slots this batch can fill, rounded so few graphs are needed.
         span = min(self.max_len, _round_up(width + max_new_tokens, SPAN_STEP))
         visible = np.zeros((B, span), bool)
         visible[:, :width] = np.arange(width)[None, :] >= pads[:, None]
         positions = np.maximum(np.arange(width)[None, :] - pads[:, None], 0)
+        return tokens, positions, visible
 
+    def _prefill(self, tokens, positions, visible) -> np.ndarray:
+        """Feed the padded prompts in chunks of ``bucket``; logits after the last chunk.
+
+        Causal masking keeps each chunk from seeing slots not yet written, and ``visible``
+        hides the left padding; the last chunk ends on every row's last token."""
         chunk = self.bucket
-        self._compile(tokens[:, :chunk], positions[:, :chunk], visible)
-        start_time = time.monotonic()
-        out: list[list[int]] = [[] for _ in range(n)]
-        done_at: list[float | None] = [None] * n
-        reason = ["length"] * n
-        # Chunked prefill: causal masking keeps each chunk from seeing slots not yet written,
-        # and `visible` hides the left padding; the last chunk ends on every row's last token.
-        for at in range(0, width, chunk):
+        for at in range(0, tokens.shape[1], chunk):
             logits = self.logits_step(tokens[:, at:at + chunk], positions[:, at:at + chunk],
                                       at, visible)
-        lengths_np = np.array(lengths + [0] * (B - n), np.int64)
-        for step in range(max_new_tokens):
-            if step < min_new_tokens and stops.size:
-                logits[:, stops] = -np.inf
-            next_ids = logits.argmax(axis=-1)
-            now = time.monotonic() - start_time
-            for row in range(n):
-                if done_at[row] is not None:
-                    continue
-                tok = int(next_ids[row])
-                if tok in stops:
-                    done_at[row], reason[row] = now, "eos"
-                    continue
-                out[row].append(tok)
-                if len(out[row]) >= max_new_tokens:
-                    done_at[row] = now
-            if on_token is not None:
-                on_token(step)
-            if all(d is not None for d in done_at) or step == max_new_tokens - 1:
-                break
-            slot = width + step
-            feed = np.where(np.arange(B) < n, next_ids, self.ids.pad).astype(np.int64)
-            visible[:n, slot] = True
-            logits = self.logits_step(feed[:, None], (lengths_np + step)[:, None], slot, visible)
-        end = time.monotonic() - start_time
-        return [Generation(tokens=out[r], stop_reason=reason[r],
-                           seconds=done_at[r] if done_at[r] is not None else end)
-                for r in range(n)]
+        return logits
 
+
+def _take(rows: list[Generation], next_ids: np.ndarray, stops: np.ndarray,
+          max_new_tokens: int, now: float) -> None:
+    """Append each unfinished row's next token, or finish it (a stop id, or full length);
+    a row's ``seconds`` is _RUNNING until it finishes."""
+    for row, gen in enumerate(rows):
+        if gen.seconds != _RUNNING:
+            continue
+        tok = int(next_ids[row])
+        if tok in stops:
+            gen.seconds, gen.stop_reason = now, "eos"
+            continue
+        gen.tokens.append(tok)
+        if len(gen.tokens) >= max_new_tokens:
+            gen.seconds = now
