@@ -292,97 +292,138 @@ def default_new_tokens(task: str, manifest: dict, base_only: bool = False) -> in
 
 
 # ---------------------------------------------------------------- the stage
-def infer(run: Path, task: str, tests_path=None, adapter=None, base_only: bool = False,
-          preset_path=None, prompt: str | None = None, batch_size: int = 8,
-          max_new_tokens: int | None = None, min_new_tokens: int | None = None,
-          limit: int | None = None, restart: bool = False, bucket: int | None = None,
-          command: str | None = None, quiet: bool = False) -> InferResult:
-    """Decode every test row of `task` into run folder `run` (created if needed).
+@dataclass
+class InferOptions:
+    """How infer decodes (the `infer` command's flags); all optional.
+
+    adapter: checkpoint to use instead of the run's own; base_only: no adapter at all;
+    preset_path: preset when the run records none (default: SmolLM2); prompt: math template
+    name or text instead of the trained one; max/min_new_tokens: None takes the task's
+    default; limit: first N test rows; restart: discard rows decoded with other settings;
+    bucket: prefill chunk (None: BUCKET[task]); command: recorded in the manifest.
+    """
+    adapter: str | Path | None = None
+    base_only: bool = False
+    preset_path: str | Path | None = None
+    prompt: str | None = None
+    batch_size: int = 8
+    max_new_tokens: int | None = None
+    min_new_tokens: int | None = None
+    limit: int | None = None
+    restart: bool = False
+    bucket: int | None = None
+    command: str | None = None
+    quiet: bool = False
+
+    def check(self, task: str) -> None:
+        if task not in runs.TASKS:
+            raise PipelineError(f"unknown task {task!r}; expected one of {', '.join(runs.TASKS)}")
+        if self.batch_size < 1:
+            raise PipelineError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise PipelineError(f"--limit must be positive, got {self.limit}")
+
+
+def infer(run: Path, task: str, tests_path=None, **options) -> InferResult:
+    """Decode every test row of `task` into run folder `run` (created if needed);
+    `options` are InferOptions' fields.
 
     Raises PipelineError on bad tests, a missing adapter, or a resume whose settings or
     tests differ from the rows already decoded (pass restart=True to discard them).
     """
-    from pipeline.data.prompts import template_text
-    if task not in runs.TASKS:
-        raise PipelineError(f"unknown task {task!r}; expected one of {', '.join(runs.TASKS)}")
-    if batch_size < 1:
-        raise PipelineError(f"--batch-size must be at least 1, got {batch_size}")
+    opts = InferOptions(**options)
+    opts.check(task)
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     manifest = runs.read_manifest(run) if (run / "manifest.json").is_file() else {}
-    tests = load_tests(task, tests_path)
-    if limit is not None:
-        if limit < 1:
-            raise PipelineError(f"--limit must be positive, got {limit}")
-        tests = tests[:limit]
-    preset = _run_preset(manifest, preset_path)
-    adapter_path = _adapter_for(run, manifest, adapter, base_only)
+    tests = load_tests(task, tests_path)[:opts.limit]
+    preset = _run_preset(manifest, opts.preset_path)
+    adapter_path = _adapter_for(run, manifest, opts.adapter, opts.base_only)
     if adapter_path is not None and not adapter_path.is_file():
         raise PipelineError("adapter checkpoint not found", adapter_path)
-    template = None
-    if task == "math":
-        trained = (manifest.get("prompt_template") or {}).get("math") or _trained_prompt(adapter_path)
-        template = template_text(prompt) if prompt else (trained or template_text(DEFAULT_MATH_PROMPT))
-        if "{problem}" not in template:
-            raise PipelineError(f"prompt template {template!r} has no {{problem}} field")
     settings = InferSettings(
-        task=task, prompt_template=template,
-        max_new_tokens=max_new_tokens or default_new_tokens(task, manifest, base_only),
-        min_new_tokens=MIN_NEW_TOKENS[task] if min_new_tokens is None else min_new_tokens,
+        task=task, prompt_template=_math_template(task, manifest, adapter_path, opts.prompt),
+        max_new_tokens=opts.max_new_tokens or default_new_tokens(task, manifest, opts.base_only),
+        min_new_tokens=MIN_NEW_TOKENS[task] if opts.min_new_tokens is None else opts.min_new_tokens,
         adapter=None if adapter_path is None else adapter_record(adapter_path, run),
         model=preset.model_kind)
-    _check_resume(run, task, tests, settings, manifest, restart)
+    _check_resume(run, task, tests, settings, manifest, opts.restart)
     runs.write_jsonl(runs.task_file(run, "tests", task), tests)
-    _record_manifest(run, manifest, preset, settings, tests_path, tests, adapter_path, command)
+    _record_manifest(run, manifest, preset, settings, tests_path, tests, adapter_path, opts.command)
 
     done = finished_rows(run, task, len(tests))
     todo = [i for i in range(len(tests)) if i not in done]
     began = time.monotonic()
     new_tokens, compile_s = 0, 0.0
     if todo:
-        new_tokens, compile_s = _decode_rows(run, task, tests, todo, len(done), settings, preset,
-                                             adapter_path, batch_size, bucket, quiet)
+        new_tokens, compile_s = _decode_todo(run, tests, todo, len(done), settings,
+                                             preset, adapter_path, opts)
     out = rebuild_predictions(run, task)
     return InferResult(run, task, len(tests), len(todo), time.monotonic() - began, new_tokens, out,
                        extra={"compile_seconds": round(compile_s, 1)})
 
 
-def _decode_rows(run, task, tests, todo, already, settings, preset, adapter_path, batch_size,
-                 bucket, quiet) -> tuple[int, float]:
-    """Decode rows `todo` in length order, appending to infer_<task>.jsonl per batch;
-    returns (new tokens, seconds spent compiling graphs)."""
-    from pipeline.decode import GreedyDecoder
-    from pipeline.model.build import model_weights, setup_context
-    from pipeline.model.tokenizer import load_tokenizer
+def _math_template(task: str, manifest: dict, adapter: Path | None, prompt: str | None) -> str | None:
+    """The math prompt: --prompt, else the one the run or its adapter was trained with, else
+    DEFAULT_MATH_PROMPT; None for SQuAD (rows carry their own)."""
+    from pipeline.data.prompts import template_text
+    if task != "math":
+        return None
+    trained = (manifest.get("prompt_template") or {}).get("math") or _trained_prompt(adapter)
+    template = template_text(prompt) if prompt else (trained or template_text(DEFAULT_MATH_PROMPT))
+    if "{problem}" not in template:
+        raise PipelineError(f"prompt template {template!r} has no {{problem}} field")
+    return template
 
+
+def _decode_todo(run: Path, tests: list[dict], todo: list[int], already: int,
+                 settings: InferSettings, preset, adapter_path: Path | None,
+                 opts: InferOptions) -> tuple[int, float]:
+    """Decode rows `todo` in length order (similar lengths share a bucket), appending to
+    infer_<task>.jsonl per batch; returns (new tokens, seconds spent compiling graphs)."""
+    from pipeline.model.tokenizer import load_tokenizer
     tok = load_tokenizer()
-    prompts = prompts_for(task, tests, settings.prompt_template)
+    prompts = prompts_for(settings.task, tests, settings.prompt_template)
     ids = {i: tok.encode(prompts[i], add_special_tokens=False).ids for i in todo}
-    order = sorted(todo, key=lambda i: (len(ids[i]), i))   # similar lengths share a bucket
-    bucket = bucket or BUCKET[task]
+    order = sorted(todo, key=lambda i: (len(ids[i]), i))
+    bucket = opts.bucket or BUCKET[settings.task]
     longest = max(len(ids[i]) for i in todo)
-    setup_context()
-    weights, dims = model_weights(preset, adapter_path)
-    decoder = GreedyDecoder(weights, dims, batch_size=batch_size, bucket=bucket,
+    decoder = _load_decoder(preset, adapter_path, opts.batch_size, bucket,
                             max_len=-(-longest // bucket) * bucket + settings.max_new_tokens)
-    del weights
-    new_tokens = 0
-    started = time.monotonic()
-    infer_path = runs.task_file(run, "infer", task)
+    infer_path = runs.task_file(run, "infer", settings.task)
     drop_torn_tail(infer_path)
     with open(infer_path, "a", encoding="utf-8") as fh, \
-            Progress(len(tests), f"infer {task}", unit="row", initial=already,
-                     disable=True if quiet else None) as bar:
-        for at in range(0, len(order), batch_size):
-            batch = order[at:at + batch_size]
-            outs = decoder.generate([ids[i] for i in batch], settings.max_new_tokens,
-                                    settings.min_new_tokens)
-            for i, gen in zip(batch, outs):
-                row = {"index": i, "continuation": tok.decode(gen.tokens),
-                       "seconds": round(gen.seconds, 4), "new_tokens": len(gen.tokens)}
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                new_tokens += len(gen.tokens)
-            fh.flush()
-            elapsed = time.monotonic() - started
-            bar.update(len(batch), tok_s=f"{new_tokens / elapsed:.1f}" if elapsed else "-")
+            Progress(len(tests), f"infer {settings.task}", unit="row", initial=already,
+                     disable=True if opts.quiet else None) as bar:
+        new_tokens = _decode_batches(decoder, tok, [(i, ids[i]) for i in order], settings, fh, bar)
     return new_tokens, decoder.compile_seconds
+
+
+def _load_decoder(preset, adapter_path: Path | None, batch_size: int, bucket: int, max_len: int):
+    """GreedyDecoder over the preset's weights with the adapter merged, its cache `max_len`
+    long (the longest prompt rounded up to the bucket, plus the new tokens)."""
+    from pipeline.decode import GreedyDecoder
+    from pipeline.model.build import model_weights, setup_context
+    setup_context()
+    weights, dims = model_weights(preset, adapter_path)
+    return GreedyDecoder(weights, dims, batch_size=batch_size, bucket=bucket, max_len=max_len)
+
+
+def _decode_batches(decoder, tok, rows: list[tuple[int, list[int]]], settings: InferSettings,
+                    fh, bar) -> int:
+    """Decode (index, prompt ids) rows batch by batch, one JSON line per row, flushed per
+    batch; returns the new tokens."""
+    new_tokens, started = 0, time.monotonic()
+    for at in range(0, len(rows), decoder.batch_size):
+        batch = rows[at:at + decoder.batch_size]
+        outs = decoder.generate([ids for _, ids in batch], settings.max_new_tokens,
+                                settings.min_new_tokens)
+        for (i, _), gen in zip(batch, outs):
+            row = {"index": i, "continuation": tok.decode(gen.tokens),
+                   "seconds": round(gen.seconds, 4), "new_tokens": len(gen.tokens)}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            new_tokens += len(gen.tokens)
+        fh.flush()
+        elapsed = time.monotonic() - started
+        bar.update(len(batch), tok_s=f"{new_tokens / elapsed:.1f}" if elapsed else "-")
+    return new_tokens
