@@ -24,6 +24,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+from pipeline import fileio
 from pipeline.data import io
 from pipeline.data.generate import generate_rows
 from pipeline.data.prompts import build_prompt, full_template, render_prompt
@@ -155,14 +156,13 @@ def with_ids(rows: list[dict], prefix: str) -> list[dict]:
 # ---- writers -----------------------------------------------------------------------------
 
 def write_conversation(path, rows: list[dict]) -> int:
-    """The contest kit's conversation JSON array (one element per line)."""
+    """The contest kit's conversation JSON array (one element per line), written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     items = [json.dumps({"id": r["id"], "conversations": [
         {"from": "human", "value": r["prompt"]}, {"from": "gpt", "value": r["target"]}]},
         ensure_ascii=False) for r in rows]
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        handle.write("[\n" + ",\n".join(items) + ("\n" if items else "") + "]\n")
+    fileio.atomic_write(path, "[\n" + ",\n".join(items) + ("\n" if items else "") + "]\n")
     return len(rows)
 
 
@@ -204,6 +204,33 @@ def prepare(recipe: Recipe, tokenizer=None, out_dir=None, progress: bool = True)
     Raises PipelineError for an unreadable source, an empty result, or overlong=error.
     """
     out = Path(out_dir or recipe.output.dir)
+    rows, source = load_source(recipe, progress)
+    splits, steps = run_steps(recipe, rows)
+    out.mkdir(parents=True, exist_ok=True)
+    files, overlong = _write_splits(out, splits, recipe, tokenizer, progress)
+    manifest = {
+        "recipe": {"name": recipe.name, "path": recipe.path, "config": recipe.raw},
+        "seed": recipe.seed,
+        "source": source,
+        "steps": steps,
+        "prompt": {"template": recipe.prompt.template, "wrapper": recipe.prompt.wrapper,
+                   "text": full_template(recipe.prompt.template, recipe.prompt.wrapper)},
+        "seq_length": recipe.output.seq_length,
+        "record_length": recipe.output.seq_length + 1,
+        "tokenizer": recipe.output.tokenizer if tokenizer is None else type(tokenizer).__name__,
+        "splits": {name: {"rows": len(part), "by_type": io.type_counts(part)}
+                   for name, part in splits.items()},
+        "overlong": overlong,
+        "files": files,
+    }
+    fileio.atomic_write(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    manifest["dir"] = str(out)
+    return manifest
+
+
+def run_steps(recipe: Recipe, rows: list[dict]) -> tuple[dict[str, list[dict]], list[dict]]:
+    """The recipe's steps over source rows, in recipes.py's order: ({"train", "validation",
+    "test"} rows with ids, targets and prompts; [{"step", "rows", "by_type"}] per step)."""
     rng = random.Random(recipe.seed)
     steps = []
 
@@ -211,12 +238,10 @@ def prepare(recipe: Recipe, tokenizer=None, out_dir=None, progress: bool = True)
         steps.append({"step": name, "rows": len(rows), "by_type": io.type_counts(rows)})
         return rows
 
-    rows, source = load_source(recipe, progress)
     step("source", rows)
     if recipe.dedup:
         rows, _ = io.dedup_rows(rows)
         step("dedup", rows)
-
     test: list[dict] = []
     if recipe.split.test and recipe.split.test_scope == "source":
         test, rows = split_by_problem(rows, recipe.split.test, rng)
@@ -236,17 +261,21 @@ def prepare(recipe: Recipe, tokenizer=None, out_dir=None, progress: bool = True)
     if not rows:
         raise PipelineError("the recipe leaves no training rows (check drop_types, sampling "
                             "and split)", recipe.path)
-
     splits = {"train": with_ids(add_targets(rows, recipe), "train"),
               "validation": with_ids(add_targets(validation, recipe), "val"),
               "test": with_ids(test, "math")}
-    out.mkdir(parents=True, exist_ok=True)
+    return splits, steps
+
+
+def _write_splits(out: Path, splits: dict[str, list[dict]], recipe: Recipe, tokenizer,
+                  progress: bool) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Write each split in the recipe's formats; returns (files with rows, sha256 and bytes;
+    overlong report per MindRecord split)."""
     files: dict[str, dict] = {}
     overlong: dict[str, dict] = {}
     if splits["test"]:
         io.write_jsonl(out / "test.jsonl", splits["test"], keys=("id", "problem", "solution", "type"))
         files["test.jsonl"] = {"rows": len(splits["test"])}
-    tokenizer_obj = tokenizer
     for split_name in ("train", "validation"):
         part = splits[split_name]
         if not part:
@@ -259,16 +288,9 @@ def prepare(recipe: Recipe, tokenizer=None, out_dir=None, progress: bool = True)
             write_conversation(out / f"{split_name}_conversation.json", part)
             files[f"{split_name}_conversation.json"] = {"rows": len(part)}
         if "mindrecord" in recipe.output.formats:
-            from pipeline.data.mindrecord import write_mindrecord
-            if tokenizer_obj is None:
-                tokenizer_obj = load_tokenizer_by_name(recipe.output.tokenizer)
-            prompts = [build_prompt(r["problem"], recipe.prompt.template, recipe.prompt.wrapper)
-                       for r in part]
-            report = write_mindrecord(out / f"{split_name}.mindrecord", prompts,
-                                      [r["target"] for r in part], tokenizer_obj,
-                                      recipe.output.seq_length, types=[r["type"] for r in part],
-                                      overlong=recipe.output.overlong, progress=progress,
-                                      ids=[r["id"] for r in part])
+            tokenizer = tokenizer or load_tokenizer_by_name(recipe.output.tokenizer)
+            report = _write_split_mindrecord(out / f"{split_name}.mindrecord", part, recipe,
+                                             tokenizer, progress)
             files[f"{split_name}.mindrecord"] = {"rows": report["written"]}
             files[f"{split_name}.mindrecord.db"] = {}
             overlong[split_name] = {**report["overlong"], "max_tokens": report["max_tokens"],
@@ -276,23 +298,15 @@ def prepare(recipe: Recipe, tokenizer=None, out_dir=None, progress: bool = True)
     for name, info in files.items():
         info["sha256"] = io.sha256_file(out / name)
         info["bytes"] = (out / name).stat().st_size
+    return files, overlong
 
-    manifest = {
-        "recipe": {"name": recipe.name, "path": recipe.path, "config": recipe.raw},
-        "seed": recipe.seed,
-        "source": source,
-        "steps": steps,
-        "prompt": {"template": recipe.prompt.template, "wrapper": recipe.prompt.wrapper,
-                   "text": full_template(recipe.prompt.template, recipe.prompt.wrapper)},
-        "seq_length": recipe.output.seq_length,
-        "record_length": recipe.output.seq_length + 1,
-        "tokenizer": recipe.output.tokenizer if tokenizer is None else type(tokenizer).__name__,
-        "splits": {name: {"rows": len(part), "by_type": io.type_counts(part)}
-                   for name, part in splits.items()},
-        "overlong": overlong,
-        "files": files,
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
-                                       encoding="utf-8")
-    manifest["dir"] = str(out)
-    return manifest
+
+def _write_split_mindrecord(path: Path, part: list[dict], recipe: Recipe, tokenizer,
+                            progress: bool) -> dict:
+    from pipeline.data.mindrecord import write_mindrecord
+    prompts = [build_prompt(r["problem"], recipe.prompt.template, recipe.prompt.wrapper)
+               for r in part]
+    return write_mindrecord(path, prompts, [r["target"] for r in part], tokenizer,
+                            recipe.output.seq_length, types=[r["type"] for r in part],
+                            overlong=recipe.output.overlong, progress=progress,
+                            ids=[r["id"] for r in part])
