@@ -80,7 +80,7 @@ def _problem(run_id: str) -> str | None:
             return "manifest.json: is not a JSON object"
         met = _json(*_key(folder / "metrics.json"))
     except PipelineError as exc:
-        return str(exc)
+        return str(exc).replace(f"{folder}{os.sep}", "")  # the folder is named beside it
     if met is not None:
         try:
             _check_metrics(met)

@@ -95,10 +95,9 @@ def _show_job(name: str, state: dict) -> None:
         if state.get("log"):
             with st.expander("log", expanded=status == "failed"):
                 st.code(state["log"][-3000:], language=None)
-        if status != "running" and st.button("Dismiss", key=f"job_dismiss_{derive.digest(name)}",
-                                              icon=":material/close:"):
-            jobs.dismiss(data.results_dir() / name)
-            st.rerun(scope="fragment")
+        if status != "running":  # a callback: dismissed before the rerun draws the list
+            st.button("Dismiss", key=f"job_dismiss_{derive.digest(name)}", icon=":material/close:",
+                      on_click=jobs.dismiss, args=(data.results_dir() / name,))
 
 
 def _jobs_fragment() -> None:
