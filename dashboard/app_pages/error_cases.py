@@ -42,6 +42,9 @@ h3.download_button("Export CSV", data=lambda: rows[export_cols].to_csv(index=Fal
 
 shown = rows.iloc[(page - 1) * PAGE_ROWS: page * PAGE_ROWS]
 view = shown[["id", "type", "problem", "reference", "extracted", "error_class"]].copy()
+for col in ("problem", "reference", "extracted"):  # '—', never 'None'
+    view[col] = view[col].map(derive.text_or_dash)
+view["error_class"] = view["error_class"].fillna("correct")  # as the class filter calls it
 view["output (answer in 【】)"] = [derive.mark_answer(o, a) for o, a in
                                   zip(shown["output"], shown["extracted"])]
 view[f"ok ({rule})"] = shown[f"ok_{rule}"]

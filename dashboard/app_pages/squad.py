@@ -38,7 +38,11 @@ if pair is None:
 lost = int((pair.get("f1_loss", pd.Series(dtype=float)) > 0).sum())
 st.caption(f"{len(pair):,} questions, largest F1 loss from the baseline first; "
            f"{lost:,} lost F1.")
-st.dataframe(pair.head(500), hide_index=True, width="stretch",
+shown = pair.head(500).copy()
+for col in ("question", "gold", "prediction", "base_prediction"):  # '—', never 'None'
+    if col in shown:
+        shown[col] = shown[col].map(derive.text_or_dash)
+st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"mf_f1": st.column_config.NumberColumn("F1", format="%.1f"),
                             "mf_em": st.column_config.NumberColumn("EM", format="%.0f"),
                             "base_f1": st.column_config.NumberColumn("base F1", format="%.1f"),
