@@ -110,3 +110,36 @@ def test_pages_tell_the_truth_with_odd_folders_foreign_runs_and_failed_jobs(tmp_
         assert page.locator('[data-testid="stException"]').count() == 0
         assert "0 of 96 samples" in body and "Select a row" in body
         assert not [u for u in fetched if u.startswith("http://127.0.0.1:9/")]
+
+
+def test_train_form_trains_from_a_fresh_results_folder(tmp_path, monkeypatch):
+    """A fresh clone: no runs, no prepared data. The sidebar form prepares the tiny recipe and
+    trains the tiny preset with its own LoRA; the job history follows it to done."""
+    from tests.dashboard.browser import wait_idle
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "prepared"))  # nothing prepared yet
+    with serve(results, tmp_path / "streamlit.log") as url, browser() as page:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Runs").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Train a new adapter").click()
+        sidebar.locator('[data-testid="stSelectbox"]', has_text="Preset").click()
+        page.get_by_role("option", name="configs/tiny_llama_lora_cpu.yaml").click()
+        sidebar.get_by_text("Not prepared yet").wait_for(timeout=30_000)
+        wait_idle(page)
+        assert sidebar.get_by_label("rank").input_value() == "4"  # the tiny preset's, not r8
+        sidebar.get_by_label("New run name").fill("tiny-browser")
+        sidebar.get_by_label("max steps").fill("3")
+        sidebar.get_by_role("button", name="Start training").click()
+        sidebar.get_by_text("tiny-browser").first.wait_for(timeout=30_000)
+        page.wait_for_function("document.body.innerText.includes('done')", timeout=300_000)
+        wait_idle(page)
+        body = sidebar.inner_text()
+        assert "tiny-browser: done" in body, body[-2000:]
+        page.screenshot(path=str(SHOTS / "train_form_done.png"), full_page=True)
+    import json
+    adapter = json.loads((results / "tiny-browser" / "manifest.json").read_text())["adapter"]
+    assert (adapter["rank"], adapter["alpha"], len(adapter["targets"])) == (4, 8.0, 7)
+    assert (tmp_path / "prepared" / "tiny" / "train.mindrecord").is_file()
