@@ -40,7 +40,8 @@ def form() -> None:
     if not presets or not recipes:
         st.caption("No CPU preset (configs/*.yaml) or data recipe (configs/data/*.yaml) found.")
         return
-    preset = st.selectbox("Preset", presets, key="train_preset")
+    preset = st.selectbox("Preset", presets, key="train_preset", format_func=lambda p: p.split("/")[-1],
+                          help="configs/<preset>.yaml; the LoRA fields below start from its own.")
     info = data.preset_info(preset)
     lora = info.get("lora") or {}
     suggested = data.preset_recipe(preset)

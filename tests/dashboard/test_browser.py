@@ -126,10 +126,11 @@ def test_train_form_trains_from_a_fresh_results_folder(tmp_path, monkeypatch):
         sidebar = page.locator('[data-testid="stSidebar"]')
         sidebar.get_by_text("Train a new adapter").click()
         sidebar.locator('[data-testid="stSelectbox"]', has_text="Preset").click()
-        page.get_by_role("option", name="configs/tiny_llama_lora_cpu.yaml").click()
-        sidebar.get_by_text("Not prepared yet").wait_for(timeout=30_000)
+        page.get_by_role("option", name="tiny_llama_lora_cpu.yaml").click()
+        sidebar.get_by_text("for tiny first").wait_for(timeout=30_000)  # its recipe, unprepared
         wait_idle(page)
         assert sidebar.get_by_label("rank").input_value() == "4"  # the tiny preset's, not r8
+        assert sidebar.get_by_label("max steps").input_value() == "8"
         sidebar.get_by_label("New run name").fill("tiny-browser")
         sidebar.get_by_label("max steps").fill("3")
         sidebar.get_by_role("button", name="Start training").click()
