@@ -28,6 +28,11 @@ c4, c5 = st.columns([2, 3])
 classes = c4.multiselect("Error class", ERROR_CLASSES, key="err_classes")
 text = c5.text_input("Search problem / output / answer", key="err_text")
 rows = derive.filter_errors(frame, rule, types, verdict, pair, classes, text)
+if pair != derive.PAIR_FILTERS[0] and f"base_ok_{rule}" in frame:
+    known = int(frame[f"base_ok_{rule}"].notna().sum())
+    if known < len(frame):  # rows are matched by problem: the rest have no baseline verdict
+        st.caption(f"The baseline answered {known:,} of these {len(frame):,} problems; "
+                   "the other rows cannot be compared and are left out.")
 
 n = len(rows)
 pages = max(1, -(-n // PAGE_ROWS))

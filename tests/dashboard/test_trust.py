@@ -114,6 +114,7 @@ def test_runs_on_different_test_sets_pair_only_shared_problems(results):
     at.selectbox(key="err_pair").select("baseline right, candidate wrong").run()
     shown = at.dataframe[0].value
     assert set(shown["id"]) <= {r["id"] for r in shared}
+    assert any(f"answered 10 of these {len(data)} problems" in c.value for c in at.caption)
 
 
 def test_fixes_filter_is_not_emptied_by_the_default_verdict(results):
