@@ -16,6 +16,7 @@ from dashboard import data, derive, train_form
 from pipeline import jobs
 from pipeline.errors import PipelineError
 
+
 def default_pair(ids: list[str]) -> tuple[str, str]:
     """(baseline, candidate) before the user picks: the newest fine-tuned run and the baseline
     its manifest or evaluate recorded (else the newest baseline run), so a new run of any
