@@ -167,7 +167,8 @@ def position_heatmap(frame: pd.DataFrame, positions: list[str], types: list[str]
     then the largest place down); types: row order; runs: panel order.
     """
     base = alt.Chart(frame).encode(
-        x=alt.X("position:N", title=None, sort=positions, axis=alt.Axis(labelAngle=-40)),
+        x=alt.X("position:N", title=None, sort=positions,
+                axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
         y=alt.Y("type:N", title=None, sort=types))
     cells = base.mark_rect().encode(
         color=alt.Color("accuracy:Q", title="right at this position",
@@ -179,7 +180,7 @@ def position_heatmap(frame: pd.DataFrame, positions: list[str], types: list[str]
         text=alt.Text("accuracy:Q", format=".0%"),
         color=alt.condition("datum.accuracy > 0.6", alt.value("white"), alt.value("black")))
     return alt.layer(cells, labels, data=frame).properties(
-        width=max(160, 34 * len(positions)), height=max(80, 22 * len(types))).facet(
+        width=max(160, 30 * len(positions)), height=max(80, 22 * len(types))).facet(
         column=alt.Column("run:N", title=None, sort=runs)).properties(
         title="Right digit by position (answer and reference aligned at the decimal point)")
 
@@ -199,8 +200,8 @@ def accuracy_ratio_minutes(frame: pd.DataFrame, colors: alt.Scale) -> alt.LayerC
     frame: run, accuracy (0..1), ratio (> 0 kept), minutes (NaN: smallest point).
     """
     frame = frame[frame["ratio"] > 0].assign(minutes=frame["minutes"].fillna(0))
-    x = alt.X("ratio:Q", title="trainable ratio (log)", scale=alt.Scale(type="log"))
-    y = alt.Y("accuracy:Q", title="math accuracy", axis=PCT)
+    x = alt.X("ratio:Q", title="trainable ratio (log)", scale=alt.Scale(type="log", padding=40))
+    y = alt.Y("accuracy:Q", title="math accuracy", axis=PCT, scale=alt.Scale(padding=30))
     dots = alt.Chart(frame).mark_circle(opacity=0.85).encode(
         x=x, y=y, color=alt.Color("run:N", scale=colors, legend=alt.Legend(orient="top")),
         size=alt.Size("minutes:Q", title="training minutes", scale=alt.Scale(range=[60, 900])),

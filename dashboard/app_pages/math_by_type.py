@@ -1,7 +1,7 @@
 """Math by type: baseline vs candidate per type, with intervals and exact McNemar tests."""
 import streamlit as st
 
-from dashboard import charts, data, derive
+from dashboard import charts, compare, data, derive
 from pipeline.problems import TYPES
 
 st.title("Math by type")
@@ -39,13 +39,27 @@ st.dataframe(
                    "p_value": st.column_config.NumberColumn("McNemar p", format="%.4f")})
 
 st.subheader("By operand size and answer length")
+colors = charts.run_colors(data.run_ids())
 left, right = st.columns(2)
 for col, by, title, order_b in ((left, "operand_size", "operand digits", data.OPERAND_BUCKETS[1]),
                                 (right, "answer_len", "answer digits", data.ANSWER_BUCKETS[1])):
     frame = derive.long_by_run({base: data.accuracy_by(base, rule, by),
                                 cand: data.accuracy_by(cand, rule, by)})
     if not frame.empty:
-        col.altair_chart(charts.accuracy_by_bucket(frame, by, title, list(order_b)), width="stretch")
+        frame = frame[frame[by].isin(order_b)]  # answers without digits have no bucket
+        col.altair_chart(charts.accuracy_by_bucket(frame, by, title, list(order_b), colors),
+                         width="stretch")
+
+st.subheader("Which digits are right")
+cells, positions, types = compare.positions_long({base: data.metrics(base), cand: data.metrics(cand)})
+if cells.empty:
+    st.info("No per-position accuracy in these runs' metrics.json yet: run Re-score.")
+else:
+    st.altair_chart(charts.position_heatmap(cells, positions, types, [base, cand]))
+    st.caption("Answer and reference aligned at the decimal point: the share of rows whose "
+               "digit at each place (and sign) is the reference's. Right sign and leading "
+               "digits with wrong middle digits mean the magnitude is learnt and the column "
+               "arithmetic is not. `python -m pipeline errors --run RUN` prints the same table.")
 
 st.subheader("Under each grading rule")
 rules = derive.rules_frame({base: data.metrics(base), cand: data.metrics(cand)})
