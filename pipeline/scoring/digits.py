@@ -125,7 +125,8 @@ def position_hits(extracted: str | None, reference: str) -> dict[str, bool] | No
     """{position name: answer right there} for a numeric reference, None for another one.
 
     Positions: ``sign``, then every place of the reference from its largest digit (units
-    at least) down to its last written decimal, within 10^9 .. 10^-4. An answer is read by
+    at least) down to its last written decimal, within 10^-4; a reference of 10^10 or more
+    gives None (its places say nothing a team tunes for). An answer is read by
     value (``3.5`` has 0 hundredths) and truncated, not rounded; no numeric answer is wrong
     everywhere.
     """
@@ -135,14 +136,14 @@ def position_hits(extracted: str | None, reference: str) -> dict[str, bool] | No
     answer = parse_value(extracted)
     r = as_decimal(ref[0])
     a = as_decimal(answer[0]) if answer is not None and is_number(answer[0]) else None
-    if abs(r.adjusted()) >= 1000:
-        return None
+    if r.adjusted() > COARSEST_PLACE or r.adjusted() < -1000:
+        return None  # 2.77E+34: its places are not what a team tunes for
     if a is not None and abs(a.adjusted()) >= 1000:
         a = None  # an absurd magnitude is wrong at every place of a sane reference
     lowest = -ref[1] if ref[1] is not None else -2
     top = max(r.adjusted(), 0) if r else 0
     hits = {SIGN: a is not None and (a < 0) == (r < 0)}
-    for place in range(min(top, COARSEST_PLACE), max(lowest, FINEST_PLACE) - 1, -1):
+    for place in range(top, max(lowest, FINEST_PLACE) - 1, -1):
         hits[place_name(place)] = a is not None and _digit_at(a, place) == _digit_at(r, place)
     return hits
 
