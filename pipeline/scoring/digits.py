@@ -117,8 +117,35 @@ def carry_explains(problem: str, type: str | None, answer, reference) -> bool:
 _WIDE = Context(prec=2100)  # exact for any value within 1e+-1000 (checked by the caller)
 
 
-def _digit_at(value: Decimal, place: int) -> int:
-    return int(abs(value).scaleb(-place, _WIDE).to_integral_value(ROUND_DOWN)) % 10
+def _truncated_digits(value: Decimal, lowest: int) -> str:
+    """|value| cut to the 10^lowest place, as digits (the last one is the 10^lowest digit)."""
+    return str(int(abs(value).scaleb(-lowest, _WIDE).to_integral_value(ROUND_DOWN)))
+
+
+def _place_hits(extracted: str | None, reference: str) -> list[tuple[int | None, bool]] | None:
+    """[(place, right)] with place None for the sign; see ``position_hits``."""
+    ref = parse_value(reference)
+    if ref is None or not is_number(ref[0]):
+        return None
+    r = as_decimal(ref[0])
+    if r.adjusted() > COARSEST_PLACE or r.adjusted() < -1000:
+        return None  # 2.77E+34: its places are not what a team tunes for
+    answer = parse_value(extracted)
+    a = as_decimal(answer[0]) if answer is not None and is_number(answer[0]) else None
+    if a is not None and abs(a.adjusted()) >= 1000:
+        a = None  # an absurd magnitude is wrong at every place of a sane reference
+    lowest = max(-ref[1] if ref[1] is not None else -2, FINEST_PLACE)
+    top = max(r.adjusted(), 0) if r else 0
+    hits = [(None, a is not None and (a < 0) == (r < 0))]
+    if a is None:
+        return hits + [(place, False) for place in range(top, lowest - 1, -1)]
+    ref_digits, ans_digits = _truncated_digits(r, lowest), _truncated_digits(a, lowest)
+    for place in range(top, lowest - 1, -1):
+        at = place - lowest + 1  # from the right
+        want = ref_digits[-at] if at <= len(ref_digits) else "0"
+        got = ans_digits[-at] if at <= len(ans_digits) else "0"
+        hits.append((place, want == got))
+    return hits
 
 
 def position_hits(extracted: str | None, reference: str) -> dict[str, bool] | None:
@@ -130,40 +157,34 @@ def position_hits(extracted: str | None, reference: str) -> dict[str, bool] | No
     value (``3.5`` has 0 hundredths) and truncated, not rounded; no numeric answer is wrong
     everywhere.
     """
-    ref = parse_value(reference)
-    if ref is None or not is_number(ref[0]):
+    hits = _place_hits(extracted, reference)
+    if hits is None:
         return None
-    answer = parse_value(extracted)
-    r = as_decimal(ref[0])
-    a = as_decimal(answer[0]) if answer is not None and is_number(answer[0]) else None
-    if r.adjusted() > COARSEST_PLACE or r.adjusted() < -1000:
-        return None  # 2.77E+34: its places are not what a team tunes for
-    if a is not None and abs(a.adjusted()) >= 1000:
-        a = None  # an absurd magnitude is wrong at every place of a sane reference
-    lowest = -ref[1] if ref[1] is not None else -2
-    top = max(r.adjusted(), 0) if r else 0
-    hits = {SIGN: a is not None and (a < 0) == (r < 0)}
-    for place in range(top, max(lowest, FINEST_PLACE) - 1, -1):
-        hits[place_name(place)] = a is not None and _digit_at(a, place) == _digit_at(r, place)
-    return hits
+    return {SIGN if place is None else place_name(place): hit for place, hit in hits}
 
 
 def positions_by_type(rows) -> dict[str, dict[str, dict]]:
     """{type: {position: {"correct", "total", "accuracy"}}} over graded rows (each with
     "type", "extracted", "reference"), positions in reading order (``position_order``)."""
-    counts: dict[str, dict[str, list[int]]] = {}
+    counts: dict[str, dict] = {}
     for row in rows:
-        hits = position_hits(row.get("extracted"), row.get("reference") or "")
+        hits = _place_hits(row.get("extracted"), row.get("reference") or "")
         if hits is None:
             continue
-        by_position = counts.setdefault(row.get("type") or "unknown", {})
-        for name, hit in hits.items():
-            cell = by_position.setdefault(name, [0, 0])
+        by_place = counts.setdefault(row.get("type") or "unknown", {})
+        for place, hit in hits:
+            cell = by_place.get(place)
+            if cell is None:
+                cell = by_place[place] = [0, 0]
             cell[0] += hit
             cell[1] += 1
     order = {name: i for i, name in enumerate(TYPES)}
     types = sorted(counts, key=lambda t: (order.get(t, len(order)), t))
-    return {ptype: {name: {"correct": by_position[name][0], "total": by_position[name][1],
-                           "accuracy": by_position[name][0] / by_position[name][1]}
-                    for name in position_order(by_position)}
-            for ptype, by_position in ((t, counts[t]) for t in types)}
+    out = {}
+    for ptype in types:
+        by_place = counts[ptype]
+        places = sorted(by_place, key=lambda p: 100 if p is None else p, reverse=True)
+        out[ptype] = {SIGN if p is None else place_name(p):
+                      {"correct": by_place[p][0], "total": by_place[p][1],
+                       "accuracy": by_place[p][0] / by_place[p][1]} for p in places}
+    return out
