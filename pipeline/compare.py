@@ -12,7 +12,12 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline import contest, runs
+from pipeline.errors import PipelineError
+from pipeline.evaluate import gate_is_reference
+from pipeline.logs import parse_log
 from pipeline.problems import TYPES
+from pipeline.scoring.digits import positions_by_type
+from pipeline.scoring.errors import ERROR_CLASSES, wrong_answer_class
 from pipeline.scoring.stats import mcnemar_exact, wilson_interval
 
 _SPACES = re.compile(r"\s+")
@@ -25,7 +30,6 @@ def training_summary(log_path: Path) -> dict:
     out = {"steps": None, "peak_lr": None, "minutes": None}
     if not Path(log_path).is_file():
         return out
-    from pipeline.logs import parse_log
     points = parse_log(Path(log_path)).get("loss") or []
     if not points:
         return out
@@ -71,7 +75,6 @@ def run_results(metrics: dict | None, rule: str, kind: str | None = None) -> dic
     leaderboard_rank under
     that rule (recomputed from the rule's accuracy, like the Overview page). kind: the
     manifest's kind."""
-    from pipeline.evaluate import gate_is_reference
     metrics = metrics or {}
     math = metrics.get("math") or {}
     entry = (math.get("rules") or {}).get(rule)
@@ -164,7 +167,6 @@ def per_type_against_first(samples: dict[str, list[dict]], rule: str) -> list[di
 def wrong_rows(rows: list[dict], rule: str):
     """(row, error class) for each row wrong under `rule` (classes recomputed, so any scored
     rule works, not only the headline the samples were written under)."""
-    from pipeline.scoring.errors import wrong_answer_class
     for row in rows:
         if not row["verdicts"].get(rule):
             yield row, wrong_answer_class(row.get("problem") or "", row.get("reference") or "",
@@ -174,7 +176,6 @@ def wrong_rows(rows: list[dict], rule: str):
 
 def class_counts(rows: list[dict], rule: str) -> dict[str, int]:
     """Error classes of the rows wrong under `rule` ({class: count}, registry order)."""
-    from pipeline.scoring.errors import ERROR_CLASSES
     counts = dict.fromkeys(ERROR_CLASSES, 0)
     for _, cls in wrong_rows(rows, rule):
         counts[cls] += 1
@@ -190,8 +191,6 @@ def error_breakdown(run_id: str, results: Path | None = None, rule: str | None =
     "examples" (first problem/reference/answer per class), "positions" (per type)}.
     Raises PipelineError without samples_math.jsonl, or for a rule/type the run lacks.
     """
-    from pipeline.errors import PipelineError
-    from pipeline.scoring.digits import positions_by_type
     run = runs.resolve_run(run_id, results)
     path = runs.task_file(run, "samples", "math")
     if not path.is_file():
@@ -209,7 +208,6 @@ def error_breakdown(run_id: str, results: Path | None = None, rule: str | None =
         rows = [r for r in rows if r["type"] == ptype]
         if not rows:
             raise PipelineError(f"no {ptype!r} rows; the run has {', '.join(types)}", path)
-    from pipeline.scoring.errors import ERROR_CLASSES
     classes, examples = dict.fromkeys(ERROR_CLASSES, 0), {}
     for row, cls in wrong_rows(rows, rule):
         classes[cls] += 1
