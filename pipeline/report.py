@@ -81,20 +81,28 @@ def build_report(run_ids: list[str], results: Path | None = None, rule: str = "e
 
     if per_type:
         md += ["", "## Math by type", "",
-               "Accuracy with its Wilson 95% interval; p: exact McNemar test on the rows both "
-               f"runs answered (paired by problem text and reference) against `{first}`.", ""]
-        header = ["type", "n"] + [f"`{n}`" for n in names]
+               "Accuracy (right/rows) with its Wilson 95% interval; p: exact McNemar test on "
+               f"the problems both runs answered (paired by problem text and reference) "
+               f"against `{first}`.", ""]
         body = []
         for entry in per_type:
-            cells = [entry["type"], str(entry["runs"][first]["n"])]
+            cells = [entry["type"]]
             for name in names:
                 c = entry["runs"][name]
-                text = f"{_pct(c['accuracy'])} [{_pct(c['low'], 0)}, {_pct(c['high'], 0)}]"
-                if name != first:
+                if not c["n"]:
+                    cells.append("—")
+                    continue
+                text = (f"{_pct(c['accuracy'])} ({c['correct']}/{c['n']}) "
+                        f"[{_pct(c['low'], 0)}–{_pct(c['high'], 0)}]")
+                if name != first and c["paired"]:
                     text += f", p {_p(c['p'])}"
                 cells.append(text)
             body.append(cells)
-        md.append(_table(header, body))
+        md.append(_table(["type"] + [f"`{n}`" for n in names], body))
+        unpaired = [n for n in names[1:] if not per_type[-1]["runs"][n]["paired"]]
+        if unpaired:
+            md += ["", f"No paired test for {', '.join(f'`{n}`' for n in unpaired)}: "
+                       f"it answered none of the problems `{first}` answered."]
 
         md += ["", "## What the wrong answers are", "",
                "Error classes (docs/error_classes.md) of the answers wrong under "
