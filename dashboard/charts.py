@@ -15,13 +15,15 @@ RUN_SCALE = alt.Scale(scheme="tableau10")
 
 def _grouped_bars(frame: pd.DataFrame, x: str, x_title: str, order: list[str] | None,
                   value: str = "accuracy", low: str = "low", high: str = "high",
-                  title: str = "", colors: alt.Scale | None = None) -> alt.LayerChart:
+                  title: str = "", colors: alt.Scale | None = None,
+                  run_order: list[str] | None = None) -> alt.LayerChart:
     """Bars of `value` per x, one bar per run side by side, with [low, high] error bars.
 
-    colors: a ``run_colors`` scale (default: tableau10 over the runs shown)."""
+    colors: a ``run_colors`` scale (default: tableau10 over the runs shown); run_order: the
+    runs' order within a group (default: by name)."""
     base = alt.Chart(frame).encode(
         x=alt.X(f"{x}:N", title=x_title, sort=order, axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("run:N"),
+        xOffset=alt.XOffset("run:N", sort=run_order) if run_order else alt.XOffset("run:N"),
         color=alt.Color("run:N", scale=colors or RUN_SCALE, legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("run:N"), alt.Tooltip(f"{x}:N"),
                  alt.Tooltip(f"{value}:Q", format=".1%"), alt.Tooltip(f"{low}:Q", format=".1%"),
@@ -34,17 +36,20 @@ def _grouped_bars(frame: pd.DataFrame, x: str, x_title: str, order: list[str] | 
 
 
 def accuracy_by_type(table: pd.DataFrame, baseline: str, candidate: str,
-                     order: list[str] | None = None) -> alt.LayerChart:
+                     order: list[str] | None = None,
+                     colors: alt.Scale | None = None) -> alt.LayerChart:
     """Grouped bars: per-type accuracy of baseline vs candidate with Wilson 95% intervals.
 
-    table: stats.paired_table output (type, n, base_acc, base_low, base_high, cand_...).
+    table: stats.paired_table output (type, n, base_acc, base_low, base_high, cand_...);
+    colors: a ``run_colors`` scale (default: tableau10 over the two runs).
     """
     long = pd.concat([
         pd.DataFrame({"type": table["type"], "run": name, "n": table["n"],
                       "accuracy": table[f"{side}_acc"], "low": table[f"{side}_low"],
                       "high": table[f"{side}_high"]})
         for side, name in (("base", baseline), ("cand", candidate))], ignore_index=True)
-    return _grouped_bars(long, "type", "problem type", order,
+    return _grouped_bars(long, "type", "problem type", order, colors=colors,
+                         run_order=[baseline, candidate],
                          title="Accuracy by type (bars: Wilson 95% interval)")
 
 
@@ -66,14 +71,18 @@ def paired_difference(table: pd.DataFrame, alpha: float = 0.05,
 
 
 def accuracy_by_bucket(frame: pd.DataFrame, by: str, title: str, order: list[str],
-                       colors: alt.Scale | None = None) -> alt.LayerChart:
+                       colors: alt.Scale | None = None,
+                       run_order: list[str] | None = None) -> alt.LayerChart:
     """Grouped bars per bucket (answer length, operand size); frame: run, by, accuracy, low, high, n."""
-    return _grouped_bars(frame, by, title, order, title=f"Accuracy by {title}", colors=colors)
+    return _grouped_bars(frame, by, title, order, title=f"Accuracy by {title}", colors=colors,
+                         run_order=run_order)
 
 
-def accuracy_by_rule(frame: pd.DataFrame, order: list[str]) -> alt.LayerChart:
+def accuracy_by_rule(frame: pd.DataFrame, order: list[str],
+                     colors: alt.Scale | None = None) -> alt.LayerChart:
     """Each grading rule side by side per run; frame: run, rule, accuracy, low, high, n."""
-    return _grouped_bars(frame, "rule", "grading rule", order, title="Accuracy under each rule")
+    return _grouped_bars(frame, "rule", "grading rule", order, title="Accuracy under each rule",
+                         colors=colors)
 
 
 def squad_scores(frame: pd.DataFrame, thresholds: dict[str, float]) -> alt.HConcatChart:
@@ -185,13 +194,15 @@ def position_heatmap(frame: pd.DataFrame, positions: list[str], types: list[str]
         title="Right digit by position (answer and reference aligned at the decimal point)")
 
 
-def accuracy_by_type_runs(frame: pd.DataFrame, order: list[str], colors: alt.Scale) -> alt.LayerChart:
+def accuracy_by_type_runs(frame: pd.DataFrame, order: list[str], colors: alt.Scale,
+                          run_order: list[str] | None = None) -> alt.LayerChart:
     """Per-type accuracy of N runs side by side (Wilson 95% whiskers), one colour per run.
 
-    frame: run, type, accuracy, low, high, n; order: type order; colors: ``run_colors``.
+    frame: run, type, accuracy, low, high, n; order: type order; colors: ``run_colors``;
+    run_order: bar order within a type (default: by name).
     """
     return _grouped_bars(frame, "type", "problem type", order, colors=colors,
-                         title="Accuracy by type (bars: Wilson 95% interval)")
+                         run_order=run_order, title="Accuracy by type (bars: Wilson 95% interval)")
 
 
 def accuracy_ratio_minutes(frame: pd.DataFrame, colors: alt.Scale) -> alt.LayerChart:
@@ -201,7 +212,7 @@ def accuracy_ratio_minutes(frame: pd.DataFrame, colors: alt.Scale) -> alt.LayerC
     """
     frame = frame[frame["ratio"] > 0].assign(minutes=frame["minutes"].fillna(0))
     x = alt.X("ratio:Q", title="trainable ratio (log)", scale=alt.Scale(type="log", padding=40))
-    y = alt.Y("accuracy:Q", title="math accuracy", axis=PCT, scale=alt.Scale(padding=30))
+    y = alt.Y("accuracy:Q", title="math accuracy", axis=PCT, scale=alt.Scale(domainMin=0))
     dots = alt.Chart(frame).mark_circle(opacity=0.85).encode(
         x=x, y=y, color=alt.Color("run:N", scale=colors, legend=alt.Legend(orient="top")),
         size=alt.Size("minutes:Q", title="training minutes", scale=alt.Scale(range=[60, 900])),

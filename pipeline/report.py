@@ -130,7 +130,7 @@ def _charts(table: list[dict], per_type: list[dict], names: list[str]) -> dict:
                                "n": e["runs"][n]["n"]}
                               for e in per_type for n in names])
         out["accuracy_by_type.png"] = ("Accuracy by type", charts.accuracy_by_type_runs(
-            frame, [e["type"] for e in per_type], colors).properties(width=720))
+            frame, [e["type"] for e in per_type], colors, names).properties(width=720))
     points = pd.DataFrame([{"run": r["run"], "accuracy": r["accuracy"], "ratio": r["ratio"],
                             "minutes": r["minutes"]} for r in table
                            if r["accuracy"] is not None and r["ratio"]])

@@ -9,7 +9,10 @@ everything = data.run_ids()
 if not everything:
     st.info(f"No runs in `{data.results_dir()}` yet.")
     st.stop()
-default = [r for r in (st.session_state.get("baseline"), st.session_state.get("candidate")) if r]
+# ?runs=a,b,c opens a comparison from a link; else the sidebar's baseline and candidate
+linked = [r for r in st.query_params.get("runs", "").split(",") if r in everything]
+default = linked or [r for r in (st.session_state.get("baseline"),
+                                 st.session_state.get("candidate")) if r]
 picked = st.multiselect("Runs (the first is the reference of the report's paired tests)",
                         everything, default=list(dict.fromkeys(default)) or everything[:2],
                         key="compare_runs")
@@ -49,7 +52,8 @@ if not points[points["ratio"] > 0].empty:
 per_type = compare.per_type_long({run: loaded[run]["metrics"] for run in picked}, rule)
 if not per_type.empty:
     order = list(dict.fromkeys(per_type["type"]))
-    right.altair_chart(charts.accuracy_by_type_runs(per_type, order, colors), width="stretch")
+    right.altair_chart(charts.accuracy_by_type_runs(per_type, order, colors, picked),
+                      width="stretch")
 
 st.subheader("Report to share")
 st.caption("A Markdown file with these tables, per-type Wilson intervals and exact McNemar p "

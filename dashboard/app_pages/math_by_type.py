@@ -25,7 +25,8 @@ c3.metric("paired samples", f"{int(total['n']):,}")
 c4.metric("McNemar p (all)", f"{total['p_value']:.3g}",
           help=f"{int(total['base_only'])} rows only the baseline got right, "
                f"{int(total['cand_only'])} only the candidate")
-st.altair_chart(charts.accuracy_by_type(table, base, cand, order), width="stretch")
+colors = charts.run_colors(data.run_ids())  # a run keeps its colour on every chart
+st.altair_chart(charts.accuracy_by_type(table, base, cand, order, colors), width="stretch")
 st.altair_chart(charts.paired_difference(table, order=order), width="stretch")
 st.caption("Exact McNemar test on the paired verdicts (scipy binomtest over the discordant pairs): "
            "a gain is real when p is small, whatever the sample count.")
@@ -39,7 +40,6 @@ st.dataframe(
                    "p_value": st.column_config.NumberColumn("McNemar p", format="%.4f")})
 
 st.subheader("By operand size and answer length")
-colors = charts.run_colors(data.run_ids())
 left, right = st.columns(2)
 for col, by, title, order_b in ((left, "operand_size", "operand digits", data.OPERAND_BUCKETS[1]),
                                 (right, "answer_len", "answer digits", data.ANSWER_BUCKETS[1])):
@@ -47,8 +47,8 @@ for col, by, title, order_b in ((left, "operand_size", "operand digits", data.OP
                                 cand: data.accuracy_by(cand, rule, by)})
     if not frame.empty:
         frame = frame[frame[by].isin(order_b)]  # answers without digits have no bucket
-        col.altair_chart(charts.accuracy_by_bucket(frame, by, title, list(order_b), colors),
-                         width="stretch")
+        col.altair_chart(charts.accuracy_by_bucket(frame, by, title, list(order_b), colors,
+                                                   [base, cand]), width="stretch")
 
 st.subheader("Which digits are right")
 cells, positions, types = compare.positions_long({base: data.metrics(base), cand: data.metrics(cand)})
@@ -64,4 +64,4 @@ else:
 st.subheader("Under each grading rule")
 rules = derive.rules_frame({base: data.metrics(base), cand: data.metrics(cand)})
 if not rules.empty:
-    st.altair_chart(charts.accuracy_by_rule(rules, list(data.RULES)), width="stretch")
+    st.altair_chart(charts.accuracy_by_rule(rules, list(data.RULES), colors), width="stretch")
