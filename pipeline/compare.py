@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline import contest, runs
 from pipeline.errors import PipelineError
-from pipeline.evaluate import gate_is_reference
+from pipeline.evaluate import gate_verdict
 from pipeline.logs import parse_log
 from pipeline.problems import TYPES
 from pipeline.scoring.digits import positions_by_type
@@ -70,8 +70,8 @@ def run_settings(manifest: dict, training: dict | None = None) -> dict:
 
 
 def run_results(metrics: dict | None, rule: str, kind: str | None = None) -> dict:
-    """accuracy (0..1) under `rule`, per-type accuracies, SQuAD F1/EM, gate ("pass", "fail",
-    "reference" for a baseline others are gated against, None), ratio, score and
+    """accuracy (0..1) under `rule`, per-type accuracies, SQuAD F1/EM, gate
+    (``evaluate.gate_verdict``: "pass", "FAIL", "reference" or None), ratio, score and
     leaderboard_rank under
     that rule (recomputed from the rule's accuracy, like the Overview page). kind: the
     manifest's kind."""
@@ -89,8 +89,7 @@ def run_results(metrics: dict | None, rule: str, kind: str | None = None) -> dic
             "by_type": dict((entry or {}).get("by_type") or {}),
             "squad_f1": (squad.get("mindformers") or {}).get("f1"),
             "squad_em": (squad.get("mindformers") or {}).get("em"),
-            "gate": None if not gate else ("reference" if gate_is_reference(gate, kind)
-                                           else ("pass" if gate.get("pass") else "fail")),
+            "gate": gate_verdict(gate, kind),
             "ratio": ratio, "score": score,
             "leaderboard_rank": contest.leaderboard_rank(score) if score is not None else None}
 
