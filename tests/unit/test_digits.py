@@ -55,3 +55,20 @@ def test_place_names():
     assert [place_name(k) for k in (7, 1, 0, -2)] == ["10^7", "tens", "units", "hundredths"]
     assert position_order(["units", "10^7", "sign", "tenths", "10^5"]) == [
         "sign", "10^7", "10^5", "units", "tenths"]
+
+
+def test_digit_analysis_never_raises_on_junk():
+    import random
+    from pipeline.scoring.numbers import parse_value
+    rng = random.Random(1)
+    alphabet = list("0123456789-+./eE ") + ["E+999999", "1e-999999", "\\sqrt{3}"]
+    refs = ["1835.05", "-0.00", "3/4", "2.769155521409239378157128235E+34", "2\\sqrt{3}",
+            "1e999999", "0.0001234", ""]
+    for _ in range(2000):
+        answer = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) or None
+        ref = rng.choice(refs)
+        hits = position_hits(answer, ref)
+        assert hits is None or (list(hits)[0] == "sign" and all(isinstance(v, bool) for v in hits.values()))
+        a, r = parse_value(answer), parse_value(ref)
+        if a and r:
+            assert carry_explains(SUB, "sub", a[0], r[0]) in (True, False)
