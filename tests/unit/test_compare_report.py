@@ -112,3 +112,21 @@ def test_report_writes_markdown_and_png_charts(tmp_path):
     png = out.parent / "report_files" / "accuracy_by_type.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out.parent / "report_files" / "accuracy_vs_ratio.png").stat().st_size > 1000
+
+
+def test_report_zip_holds_the_markdown_and_its_pngs():
+    import io
+    import zipfile
+    from pipeline.report import report_zip
+    with zipfile.ZipFile(io.BytesIO(report_zip([BASE, CAND], FIXTURES, "exact"))) as zf:
+        names = set(zf.namelist())
+        text = zf.read("report.md").decode("utf-8")
+    assert names == {"report.md", "report_files/accuracy_by_type.png",
+                     "report_files/accuracy_vs_ratio.png"}
+    assert "report_files/accuracy_by_type.png" in text and f"`{CAND}`" in text
+
+
+def test_report_refuses_a_run_named_twice():
+    from pipeline.report import build_report
+    with pytest.raises(PipelineError, match="twice"):
+        build_report([BASE, BASE], FIXTURES)
