@@ -11,7 +11,6 @@ Reading and comparing numbers lives in ``pipeline.scoring.numbers``.
 from __future__ import annotations
 
 import gc
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
