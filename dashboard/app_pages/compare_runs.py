@@ -4,7 +4,7 @@ import streamlit as st
 from dashboard import charts, compare, data
 
 st.title("Compare runs")
-rule = st.session_state.get("rule", "tolerance")
+rule = st.session_state.get("rule", data.HEADLINE_RULE)
 everything = data.run_ids()
 if not everything:
     st.info(f"No runs in `{data.results_dir()}` yet.")
