@@ -23,6 +23,7 @@ nav = st.navigation([
     st.Page(PAGES / "squad.py", title="SQuAD", icon=":material/menu_book:", url_path="squad"),
     st.Page(PAGES / "training.py", title="Training", icon=":material/show_chart:", url_path="training"),
     st.Page(PAGES / "score.py", title="Score", icon=":material/emoji_events:", url_path="score"),
+    st.Page(PAGES / "compare_runs.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page(PAGES / "import_run.py", title="Import", icon=":material/upload_file:", url_path="import"),
 ])
 sidebar.selectors()

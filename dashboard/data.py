@@ -130,8 +130,11 @@ def _math_frame(path: str, mtime: int) -> pd.DataFrame | None:
     # Largest operand in the problem, by digits of its integer part.
     ints = frame["problem"].fillna("").astype(str).str.findall(r"(\d+)(?:\.\d+)?")
     frame["operand_digits"] = [max((len(x) for x in xs), default=0) for xs in ints]
-    frame["answer_len"] = pd.cut(frame["answer_digits"], *ANSWER_BUCKETS).astype(str)
-    frame["operand_size"] = pd.cut(frame["operand_digits"], *OPERAND_BUCKETS).astype(str)
+    # bins and labels by name: positionally the labels would land in pd.cut's `right`
+    frame["answer_len"] = pd.cut(frame["answer_digits"], bins=ANSWER_BUCKETS[0],
+                                 labels=ANSWER_BUCKETS[1]).astype(str)
+    frame["operand_size"] = pd.cut(frame["operand_digits"], bins=OPERAND_BUCKETS[0],
+                                   labels=OPERAND_BUCKETS[1]).astype(str)
     return frame
 
 
@@ -299,6 +302,29 @@ def _error_rows(base_key, cand_key) -> pd.DataFrame | None:
 def error_rows(candidate: str, baseline: str | None) -> pd.DataFrame | None:
     """Candidate's samples with the baseline's verdicts as base_ok_<rule> columns."""
     return _error_rows(_math_key(baseline) if baseline else None, _math_key(candidate))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _classes_under(key, rule: str) -> np.ndarray | None:
+    from pipeline.scoring.errors import wrong_answer_class
+    frame = _math_frame(*key)
+    if frame is None or f"ok_{rule}" not in frame:
+        return None
+    # A class depends on the answer only, never on the rule, except for being None when the
+    # rule says right; the stored one (headline rule) is reused where there is one.
+    return np.array([
+        None if ok else (stored if isinstance(stored, str) else wrong_answer_class(
+            problem or "", reference or "", extracted if isinstance(extracted, str) else None,
+            output or "", ptype))
+        for ok, stored, problem, reference, extracted, output, ptype in zip(
+            frame[f"ok_{rule}"], frame["error_class"], frame["problem"], frame["reference"],
+            frame["extracted"], frame["output"], frame["type"])], dtype=object)
+
+
+def error_classes(run_id: str, rule: str) -> np.ndarray | None:
+    """The error class of each math sample (samples order) under `rule`: None exactly where
+    that rule calls the sample right (the stored classes follow the headline rule only)."""
+    return _classes_under(_math_key(run_id), rule)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

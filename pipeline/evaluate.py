@@ -48,12 +48,12 @@ def score_math_run(run: Path, manifest: dict) -> tuple[dict, list[dict]] | None:
         return None
     texts, tests = inputs
     template = (manifest.get("prompt_template") or {}).get("math")
-    rows, summary = score_math(texts, tests, prompt=template,
+    rows, summary = score_math(texts, tests, prompt=template, headline=HEADLINE_RULE,
                                gen_seconds=_gen_seconds(run, "math", len(tests)))
     for row in rows:
         row.setdefault("gen_seconds", None)
     return {"total": summary["total"], "headline_rule": HEADLINE_RULE,
-            "rules": summary["rules"]}, rows
+            "rules": summary["rules"], "positions": summary["positions"]}, rows
 
 
 def score_squad_run(run: Path, manifest: dict) -> tuple[dict, list[dict]] | None:

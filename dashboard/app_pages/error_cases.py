@@ -2,10 +2,10 @@
 import streamlit as st
 
 from dashboard import data, derive
+from pipeline.scoring.errors import ERROR_CLASSES as CLASSES
 
 PAGE_ROWS = 100
-ERROR_CLASSES = ["wrong_sign", "rounding", "magnitude", "transposed", "no_number", "echo", "other",
-                 "correct"]
+ERROR_CLASSES = [*CLASSES, "correct"]  # pipeline.scoring.errors' registry, docs/error_classes.md
 
 st.title("Error cases")
 base, cand = st.session_state.get("baseline"), st.session_state.get("candidate")
@@ -14,6 +14,9 @@ frame = data.error_rows(cand, base if base != cand else None) if cand else None
 if frame is None:
     st.info("The candidate run has no scored math samples yet (samples_math.jsonl): run Re-score.")
     st.stop()
+classes = data.error_classes(cand, rule)  # under the rule picked, not only the headline one
+if classes is not None and "index" in frame:
+    frame = frame.assign(error_class=classes[frame["index"].to_numpy(dtype=int)])
 
 c1, c2, c3 = st.columns([2, 1, 2])
 types = c1.multiselect("Type", sorted(frame["type"].unique()), key="err_types")

@@ -1,7 +1,7 @@
 """Math by type: baseline vs candidate per type, with intervals and exact McNemar tests."""
 import streamlit as st
 
-from dashboard import charts, data, derive
+from dashboard import charts, compare, data, derive
 from pipeline.problems import TYPES
 
 st.title("Math by type")
@@ -38,7 +38,8 @@ c3.metric("paired samples", f"{int(total['n']):,}",
 c4.metric("McNemar p (all)", f"{total['p_value']:.3g}",
           help=f"{int(total['base_only'])} rows only the baseline got right, "
                f"{int(total['cand_only'])} only the candidate")
-st.altair_chart(charts.accuracy_by_type(table, base, cand, order), width="stretch")
+colors = charts.run_colors(data.run_ids())  # a run keeps its colour on every chart
+st.altair_chart(charts.accuracy_by_type(table, base, cand, order, colors), width="stretch")
 st.altair_chart(charts.paired_difference(table, order=order), width="stretch")
 st.caption("Exact McNemar test on the paired verdicts (scipy binomtest over the discordant pairs): "
            "a gain is real when p is small, whatever the sample count.")
@@ -58,9 +59,22 @@ for col, by, title, order_b in ((left, "operand_size", "operand digits", data.OP
     frame = derive.long_by_run({base: data.accuracy_by(base, rule, by),
                                 cand: data.accuracy_by(cand, rule, by)})
     if not frame.empty:
-        col.altair_chart(charts.accuracy_by_bucket(frame, by, title, list(order_b)), width="stretch")
+        frame = frame[frame[by].isin(order_b)]  # answers without digits have no bucket
+        col.altair_chart(charts.accuracy_by_bucket(frame, by, title, list(order_b), colors,
+                                                   [base, cand]), width="stretch")
+
+st.subheader("Which digits are right")
+cells, positions, types = compare.positions_long({base: data.metrics(base), cand: data.metrics(cand)})
+if cells.empty:
+    st.info("No per-position accuracy in these runs' metrics.json yet: run Re-score.")
+else:
+    st.altair_chart(charts.position_heatmap(cells, positions, types, [base, cand]))
+    st.caption("Answer and reference aligned at the decimal point: the share of rows whose "
+               "digit at each place (and sign) is the reference's. Right sign and leading "
+               "digits with wrong middle digits mean the magnitude is learnt and the column "
+               "arithmetic is not. `python -m pipeline errors --run RUN` prints the same table.")
 
 st.subheader("Under each grading rule")
 rules = derive.rules_frame({base: data.metrics(base), cand: data.metrics(cand)})
 if not rules.empty:
-    st.altair_chart(charts.accuracy_by_rule(rules, list(data.RULES)), width="stretch")
+    st.altair_chart(charts.accuracy_by_rule(rules, list(data.RULES), colors), width="stretch")
