@@ -111,10 +111,12 @@ def test_error_classes_follow_the_rule_picked(results):
     for rule in ("exact", "contains", "tolerance"):
         at.sidebar.selectbox(key="rule").select(rule).run()
         shown = at.dataframe[0].value  # default filter: wrong under this rule
+        # the table names a right row's class "correct" (as the class filter does)
         assert len(shown) and shown["error_class"].notna().all(), rule
+        assert (shown["error_class"] != "correct").all(), rule
         if rule == "exact":
             assert near["id"] in set(shown["id"])
     at.sidebar.selectbox(key="rule").select("exact").run()
     at.selectbox(key="err_verdict").select("right").run()
-    assert at.dataframe[0].value["error_class"].isna().all()
+    assert (at.dataframe[0].value["error_class"] == "correct").all()
     assert "carry" in at.multiselect(key="err_classes").options
