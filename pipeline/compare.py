@@ -7,7 +7,6 @@ run's manifest lacks (steps, peak learning rate, minutes).
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from pipeline.problems import TYPES
 from pipeline.scoring.digits import positions_by_type
 from pipeline.scoring.errors import ERROR_CLASSES, wrong_answer_class
 from pipeline.scoring.stats import mcnemar_exact, wilson_interval
-
-_SPACES = re.compile(r"\s+")
+from pipeline.scoring.stats import pair_rows as stats_pair_rows
 
 
 def training_summary(log_path: Path) -> dict:
@@ -109,24 +107,11 @@ def compare_table(run_ids: list[str], results: Path | None = None, rule: str = "
 
 # ---------------------------------------------------------------- paired rows
 
-def problem_key(problem: str, reference: str) -> tuple[str, str]:
-    """What identifies a test problem across runs: its text with whitespace collapsed, and
-    its reference answer (ids and row order differ between test files)."""
-    return _SPACES.sub(" ", problem or "").strip(), (reference or "").strip()
-
-
 def pair_rows(first: list[dict], other: list[dict]) -> list[tuple[dict, dict]]:
-    """(first's row, other's row) for each problem both answered, matched by ``problem_key``
-    (the k-th copy of a repeated problem with the k-th copy). Rows: samples_math.jsonl rows."""
-    pool: dict[tuple, list[dict]] = {}
-    for row in other:
-        pool.setdefault(problem_key(row.get("problem"), row.get("reference")), []).append(row)
-    pairs = []
-    for row in first:
-        bucket = pool.get(problem_key(row.get("problem"), row.get("reference")))
-        if bucket:
-            pairs.append((row, bucket.pop(0)))
-    return pairs
+    """(first's row, other's row) for each problem both answered, in first's order: the one
+    pairing rule of the project (pipeline.scoring.stats.pair_rows, problem text + reference,
+    the k-th copy of a repeated problem with the k-th copy)."""
+    return [(mine, theirs) for theirs, mine in stats_pair_rows(other, first)]
 
 
 def per_type_against_first(samples: dict[str, list[dict]], rule: str) -> list[dict]:
