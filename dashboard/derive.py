@@ -63,7 +63,7 @@ def overview_table(summaries: list[dict], rule: str, leaderboard_scores: list[fl
             "squad_em": (squad.get("mindformers") or {}).get("em"),
             "gate": text_or_dash(gate_label(gate, man.get("kind"))),
             "score": score,
-            "rank": None if score is None else 1 + sum(1 for s in leaderboard_scores if s >= score),
+            "rank": None if score is None else contest.rank_among(score, leaderboard_scores),
         })
     return pd.DataFrame(rows)
 
@@ -192,17 +192,11 @@ def highlight_html(text: str | None, answer: str | None) -> str:
 
 
 def ema(values: pd.Series, weight: float) -> pd.Series:
-    """TensorBoard-style smoothing: s_t = weight * s_{t-1} + (1 - weight) * x_t, debiased."""
+    """TensorBoard-style smoothing: s_t = weight * s_{t-1} + (1 - weight) * x_t, debiased
+    (pandas' adjusted exponential mean with alpha = 1 - weight is exactly that)."""
     if not 0.0 <= weight < 1.0:
         raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
-    x = values.astype(float).to_numpy()
-    out = np.empty_like(x)
-    acc, norm = 0.0, 0.0
-    for i, v in enumerate(x):
-        acc = weight * acc + (1.0 - weight) * v
-        norm = weight * norm + (1.0 - weight)
-        out[i] = acc / norm
-    return pd.Series(out, index=values.index)
+    return values.astype(float).ewm(alpha=1.0 - weight, adjust=True).mean()
 
 
 def llama3_lora_params(rank: int, targets: list[str]) -> int:
@@ -228,7 +222,7 @@ def what_if(rank: int, targets: list[str], accuracy: float, leaderboard_scores: 
     ratio = contest.trainable_ratio(params)
     score = contest.contest_score(accuracy, ratio)
     return {"params": params, "ratio": ratio, "score": score,
-            "rank": 1 + sum(1 for s in leaderboard_scores if s >= score)}
+            "rank": contest.rank_among(score, leaderboard_scores)}
 
 
 def pareto_front(points: pd.DataFrame, x: str = "ratio", y: str = "accuracy") -> pd.Series:

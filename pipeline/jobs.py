@@ -34,6 +34,8 @@ from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 from pipeline.errors import PipelineError
 from pipeline.runs import REPO_ROOT, now_iso, read_json, write_json_atomic
 
@@ -101,20 +103,27 @@ def import_argv(run_name: str, predictions: Path, tests: Path, train_log: Path |
 
 # --- job state ---
 
-def _pid_alive(pid: int | None) -> bool:
-    """True for a live, non-zombie process (a zombie has finished its work)."""
+def _process_started(pid: int) -> float | None:
+    """The process's start time (epoch seconds), None if there is no such process."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _pid_alive(pid: int | None, started: float | None = None) -> bool:
+    """True for a live, non-zombie process that is the one recorded: a PID the system has
+    reused for another process since (its start time differs from `started`) is not ours."""
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False   # it has finished its work
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
+    except psutil.AccessDenied:
         return True
 
 
@@ -131,7 +140,7 @@ def read_job(run_dir) -> dict | None:
         job = read_json(path)
     except PipelineError:
         return None  # mid-write by another process; the next poll reads it
-    if job.get("status") == "running" and not _pid_alive(job.get("pid")):
+    if job.get("status") == "running" and not _pid_alive(job.get("pid"), job.get("pid_started")):
         job = {**job, "status": "failed",
                "error": job.get("error") or "the job process ended without reporting (killed?)"}
     return job
@@ -204,7 +213,7 @@ def start(run_dir, argv: list[str], env: dict | None = None,
                                 stderr=subprocess.DEVNULL)
         _reap(proc)
         # Written under the lock: the supervisor records its outcome only after this.
-        job = {"pid": proc.pid, "status": "running", "command": shlex.join(map(str, argv)),
+        job = {"pid": proc.pid, "pid_started": _process_started(proc.pid), "status": "running", "command": shlex.join(map(str, argv)),
                "argv": [str(a) for a in argv], "started": now_iso(), "ended": None,
                "returncode": None, "error": None, "stages": [label for label, _ in plan],
                "stage": plan[0][0]}
@@ -282,7 +291,7 @@ def supervise(run_dir: Path, plan: list[tuple[str, list[str]]]) -> int:
     with _locked(run_dir):
         path = run_dir / JOB_FILE
         job = read_json(path) if path.exists() else {"command": shlex.join(plan[-1][1])}
-        job.update(pid=os.getpid(), status="done" if returncode == 0 else "failed",
+        job.update(pid=os.getpid(), pid_started=_process_started(os.getpid()), status="done" if returncode == 0 else "failed",
                    ended=now_iso(), returncode=returncode, error=error if returncode else None)
         write_json_atomic(path, job)
     return returncode

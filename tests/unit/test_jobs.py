@@ -84,6 +84,30 @@ def test_vanished_process_reads_as_failed(tmp_path):
     assert not jobs.is_alive(run)
 
 
+def test_a_reused_pid_is_not_taken_for_the_live_job(tmp_path):
+    # job.json names a live process (this test's own), but one started at another time:
+    # the PID was reused by the system after the job's supervisor died.
+    import os
+    import psutil
+    mine = psutil.Process(os.getpid()).create_time()
+    (tmp_path / jobs.JOB_FILE).write_text(json.dumps(
+        {"pid": os.getpid(), "pid_started": mine - 3600, "status": "running", "command": "x"}))
+    job = jobs.read_job(tmp_path)
+    assert job["status"] == "failed" and "ended without reporting" in job["error"]
+    (tmp_path / jobs.JOB_FILE).write_text(json.dumps(
+        {"pid": os.getpid(), "pid_started": mine, "status": "running", "command": "x"}))
+    assert jobs.read_job(tmp_path)["status"] == "running"
+
+
+def test_started_job_records_its_process_start_time(tmp_path):
+    job = jobs.start(tmp_path, [sys.executable, "-c", "import time; time.sleep(0.5)"])
+    assert isinstance(job["pid_started"], float)
+    deadline = time.time() + 30
+    while jobs.read_job(tmp_path)["status"] == "running" and time.time() < deadline:
+        time.sleep(0.1)
+    assert jobs.read_job(tmp_path)["status"] == "done"
+
+
 def test_tail_returns_last_lines(tmp_path):
     (tmp_path / "job.log").write_text("".join(f"line {i}\n" for i in range(100)))
     assert jobs.tail(tmp_path, 3) == "line 97\nline 98\nline 99\n"
