@@ -27,7 +27,8 @@ if base_squad:
         st.warning(f"EM gate: {contest.EM_VACUOUS_NOTE}.")
 else:
     thresholds = {"F1": contest.SQUAD_F1_THRESHOLD, "EM": contest.SQUAD_EM_THRESHOLD}
-    st.caption("Gate: 90% of the contest's base Llama3-8B (F1 59.87, EM 44.17).")
+    st.caption(f"Gate: {contest.RETENTION:.0%} of the contest's base Llama3-8B "
+               f"(F1 {contest.BASE_SQUAD_F1:.2f}, EM {contest.BASE_SQUAD_EM:.2f}).")
 st.altair_chart(charts.squad_scores(pd.DataFrame(rows), thresholds))
 
 if not cand:
