@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import data, derive, train_form
 from pipeline import jobs
+from pipeline.checkpoint_curve import saved_adapters, validation_tests
 from pipeline.errors import PipelineError
 
 
@@ -123,6 +124,15 @@ def _jobs_fragment() -> None:
         if st.button("Re-infer SQuAD", disabled=busy, key="job_squad", width="stretch",
                      icon=":material/menu_book:"):
             _start(run_dir, jobs.infer_argv(run_dir, "squad"))
+        if saved_adapters(run_dir):
+            tests = validation_tests(run_dir)
+            if st.button("Accuracy vs step", disabled=busy or tests is None, key="job_curve",
+                         width="stretch", icon=":material/show_chart:",
+                         help=("python -m pipeline eval-checkpoints on 200 rows of "
+                               f"{tests}: each kept adapter, drawn on the Training page"
+                               if tests else "no validation split beside this run's training "
+                               "data: run `python -m pipeline eval-checkpoints --tests PATH`")):
+                _start(run_dir, jobs.eval_checkpoints_argv(run_dir, tests))
         if busy and st.button("Stop job", key="job_stop"):
             jobs.stop(run_dir)
     with st.expander("Train a new adapter", expanded=False):

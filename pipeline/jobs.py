@@ -57,6 +57,11 @@ def infer_argv(run: Path, task: str) -> list[str]:
     return pipeline_argv("infer", "--run", run, "--task", task)
 
 
+def eval_checkpoints_argv(run: Path, tests: Path, limit: int | None = 200) -> list[str]:
+    argv = pipeline_argv("eval-checkpoints", "--run", run, "--tests", tests)
+    return argv + ["--limit", str(int(limit))] if limit else argv
+
+
 def write_train_config(preset: Path, out: Path, rank: int | None = None, alpha: float | None = None,
                        targets: list[str] | None = None) -> Path:
     """Copy a preset YAML to `out` with the LoRA overrides applied (None keeps the preset's).
