@@ -50,6 +50,18 @@ def _regular_file(path, what: str) -> Path:
     return path
 
 
+def _check_json_lines(path: Path, what: str) -> None:
+    """Name the two common mistakes before the row reader does: an empty file and a JSON
+    array (one document) where JSON Lines (one object per line) are expected."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip()
+    if not head:
+        raise PipelineError(f"{what}: the file is empty", path)
+    if head.startswith(b"["):
+        raise PipelineError(f"{what}: this is a JSON array; expected JSON Lines "
+                            "(one {\"problem\": ..., \"solution\": ...} object per line)", path)
+
+
 def is_phase2(texts: list[str]) -> bool:
     """True when most predictions are phase-2 (InternLM-7B multiple-choice) answers."""
     sample = texts[:50]
@@ -92,6 +104,7 @@ def check_inputs(predictions=None, tests=None, squad_predictions=None, squad=Non
         pred_path = _regular_file(predictions, "math predictions")
         tests_path = _regular_file(tests, "math test rows")
         texts = _load_task_predictions(pred_path, "math predictions")
+        _check_json_lines(tests_path, "math test rows")
         rows = load_math_tests(tests_path)
         if len(texts) != len(rows):
             raise PipelineError(f"{len(texts)} math predictions but {len(rows)} test rows in "
