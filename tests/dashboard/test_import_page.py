@@ -93,10 +93,20 @@ def test_math_and_squad_import_gated_against_a_baseline_shows_in_overview(result
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["math"]["total"] == 96 and metrics["squad"]["count"] == 24
     assert metrics["squad"]["gate"]["baseline_run"] == BASE
-    table = app_on().dataframe[0].value.set_index("run")
+    at = app_on()
+    table = at.dataframe[0].value.set_index("run")
     assert "npu-both" in table.index and table.loc["npu-both", "gate"]
     assert table.loc["npu-both", "math_acc"] == pytest.approx(
         100 * metrics["math"]["rules"][metrics["math"]["headline_rule"]]["accuracy"])
+    # the SQuAD page pairs its 24 samples with the baseline: the wrong answers (first 12)
+    # lost F1 wherever the baseline had some
+    base_rows = runs.read_jsonl(results / BASE / "samples_squad.jsonl")
+    lost = sum(1 for r in base_rows[:12] if r["mf_f1"] > 0)
+    at.sidebar.selectbox(key="candidate").select("npu-both").run()
+    at.switch_page("app_pages/squad.py").run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 24
+    assert any("24 questions" in c.value and f"; {lost} lost F1" in c.value for c in at.caption)
 
 
 def test_uploads_are_staged_per_slot_and_removed_after_the_import(results, tmp_path):
