@@ -143,3 +143,24 @@ def pareto(points: pd.DataFrame) -> alt.LayerChart:
         align="left", dx=7, dy=-7, fontSize=11).encode(x=x, y=y, text="name:N")
     return alt.layer(front, dots, labels).properties(
         title="Accuracy vs trainable ratio (dashed: Pareto front)", height=380)
+
+
+def accuracy_by_step(frame: pd.DataFrame, best_step: int | None, title: str = "") -> alt.LayerChart:
+    """Accuracy against training step: a thick line for "all", thin ones per type, and a
+    dashed rule at the best checkpoint. frame: derive.checkpoint_long output."""
+    base = alt.Chart(frame).encode(
+        x=alt.X("step:Q", title="training step"),
+        y=alt.Y("accuracy:Q", title="accuracy", axis=PCT, scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("series:N", title="type", scale=alt.Scale(scheme="tableau20")),
+        tooltip=[alt.Tooltip("series:N", title="type"), alt.Tooltip("step:Q"),
+                 alt.Tooltip("accuracy:Q", format=".1%")])
+    lines = base.mark_line(point=True).encode(
+        strokeWidth=alt.condition(alt.datum.series == "all", alt.value(4), alt.value(1.5)))
+    layers = [lines]
+    if best_step is not None:
+        best = pd.DataFrame({"step": [best_step], "label": [f"best: step {best_step}"]})
+        rule = alt.Chart(best).mark_rule(strokeDash=[6, 4], color="black").encode(x="step:Q")
+        text = alt.Chart(best).mark_text(align="left", dx=4, dy=-6, baseline="top").encode(
+            x="step:Q", y=alt.value(0), text="label:N")
+        layers += [rule, text]
+    return alt.layer(*layers).properties(title=title, height=320)

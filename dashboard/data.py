@@ -18,9 +18,10 @@ import streamlit as st
 
 from pipeline import contest, jobs, runs
 from pipeline.problems import TYPES
+from pipeline.scoring.math import HEADLINE_RULE, RULES as _PIPELINE_RULES
 from pipeline.scoring.stats import paired_table, wilson_interval
 
-RULES = ("contains", "exact", "rounded", "tolerance")
+RULES = tuple(_PIPELINE_RULES)  # the pipeline's rule names, in its order
 ANSWER_BUCKETS = ([0, 2, 4, 8, 16, np.inf], ["1-2", "3-4", "5-8", "9-16", "17+"])
 OPERAND_BUCKETS = ([-1, 1, 2, 3, 4, np.inf], ["1", "2", "3", "4", "5+"])
 
@@ -135,6 +136,13 @@ def training(run_id: str) -> tuple[pd.DataFrame | None, list[str]]:
 
 def has_train_log(run_id: str) -> bool:
     return (run_path(run_id) / "train.log").exists()
+
+
+def checkpoint_curve(run_id: str) -> list[dict]:
+    """The points of checkpoints_math.json (eval-checkpoints), [] without one."""
+    from pipeline.checkpoint_curve import CURVE_FILE
+    points = _json(*_key(run_path(run_id) / CURVE_FILE))
+    return points if isinstance(points, list) else []
 
 
 # --- derived tables (cached on the files' keys) ---

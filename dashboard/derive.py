@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import contest
-from pipeline.evaluate import gate_is_reference
+from pipeline.evaluate import gate_verdict
 from pipeline.model.params import LORA_TARGETS, lora_trainable
 
 PAIR_FILTERS = ("all rows", "baseline right, candidate wrong", "baseline wrong, candidate right")
@@ -64,16 +64,20 @@ def overview_table(summaries: list[dict], rule: str, leaderboard_scores: list[fl
 
 
 GATE_REFERENCE = "— reference"
+GATE_F1_ONLY = " (F1 only)"  # appended when the EM half cannot fail (contest.em_gate_vacuous)
 
 
 def gate_label(gate: dict, kind: str | None) -> str | None:
-    """The SQuAD gate cell; a reference baseline (pipeline.evaluate.gate_is_reference) gets
-    GATE_REFERENCE rather than a "fail" against the contest's Llama3-8B numbers."""
-    if not gate:
+    """The SQuAD gate cell in pipeline.evaluate.gate_verdict's words: a reference baseline
+    gets GATE_REFERENCE rather than a "FAIL" against the contest's Llama3-8B numbers; a gate
+    whose EM half cannot fail says that F1 alone decided it."""
+    verdict = gate_verdict(gate, kind)
+    if verdict is None:
         return None
-    if gate_is_reference(gate, kind):
+    if verdict == "reference":
         return GATE_REFERENCE
-    return "✅ pass" if gate.get("pass") else "❌ fail"
+    label = "✅ pass" if verdict == "pass" else "❌ FAIL"
+    return label + (GATE_F1_ONLY if contest.em_gate_vacuous(gate) else "")
 
 
 def filter_errors(frame: pd.DataFrame, rule: str, types: list[str] | None = None,
@@ -240,3 +244,17 @@ def training_long(frames: dict[str, pd.DataFrame], weight: float,
     if not parts:
         return pd.DataFrame(), pd.DataFrame()
     return pd.concat(parts, ignore_index=True), pd.concat(marks, ignore_index=True)
+
+
+def checkpoint_long(points: list[dict]) -> pd.DataFrame:
+    """eval-checkpoints points -> long frame (step, series, accuracy): series "all" under
+    each point's headline rule, then one series per problem type."""
+    rows = []
+    for p in points:
+        rule = p.get("headline_rule")
+        overall = (p.get("rules") or {}).get(rule)
+        if overall is not None:
+            rows.append({"step": p["step"], "series": "all", "accuracy": overall})
+        rows += [{"step": p["step"], "series": t, "accuracy": a}
+                 for t, a in (p.get("by_type") or {}).items()]
+    return pd.DataFrame(rows, columns=["step", "series", "accuracy"])

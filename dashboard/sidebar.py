@@ -38,13 +38,14 @@ def selectors() -> None:
         preferred = [r for r in ids if kinds[r] == "finetuned"] or \
             [r for r in ids if kinds[r] != "baseline"] or ids
         state["candidate"] = preferred[0]
-    state.setdefault("rule", "tolerance")
+    state.setdefault("rule", data.HEADLINE_RULE)
     st.sidebar.selectbox("Baseline run", ids, key="baseline")
     st.sidebar.selectbox("Candidate run", ids, key="candidate")
     st.sidebar.selectbox("Grading rule (headline)", list(data.RULES), key="rule",
-                         help="contains: the reference appears in the output; exact: the extracted "
-                              "answer equals it; rounded: equal at the reference's decimals; "
-                              "tolerance: within 0.01 (the headline).")
+                         help="exact (the contest's rule, the default): the extracted answer's "
+                              "value equals the reference. Lenient views: contains: the reference "
+                              "appears in the output; rounded: equal at the fewer decimals of the "
+                              "two; tolerance: within 0.01.")
 
 
 def _start(run_dir, argv) -> None:

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "pipeline.commands.data",      # data generate|import|prepare|stats|squad
     "pipeline.commands.model",     # train, lora-params, npu-commands, npu-check, convert
     "pipeline.commands.runs",      # infer, evaluate, import, runs
+    "pipeline.commands.curve",     # eval-checkpoints
     "pipeline.commands.main_job",  # main (the README's end-to-end job)
 ]
 
@@ -43,10 +44,24 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file problem no reader foresaw: still one line, no traceback
+        from pipeline.fileio import write_error
+        message = write_error(exc, exc.filename) if exc.filename else exc.strerror or exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; is one of the input files far larger than expected?",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
-if __name__ == "__main__":
+def main_exit() -> None:
+    """Console entry point (`lora-workbench`): main() as the process exit status."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()

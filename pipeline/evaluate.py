@@ -27,10 +27,10 @@ def _task_inputs(run: Path, task: str) -> tuple[list[str], list[dict]] | None:
     """(predictions, tests) of a task, None when the run has no predictions for it."""
     from pipeline.npy import load_predictions
     pred_path = runs.task_file(run, "predictions", task)
-    if not pred_path.is_file():
+    if not pred_path.exists() and not pred_path.is_symlink():
         return None
     tests_path = runs.task_file(run, "tests", task)
-    if not tests_path.is_file():
+    if not tests_path.exists() and not tests_path.is_symlink():
         raise PipelineError(f"predictions without {tests_path.name}: cannot score them", run)
     texts = load_predictions(pred_path)
     tests = runs.read_jsonl(tests_path)
@@ -126,6 +126,16 @@ def gate_is_reference(gate: dict, kind: str | None) -> bool:
     return kind == "baseline" and not gate.get("baseline_run")
 
 
+def gate_verdict(gate: dict | None, kind: str | None) -> str | None:
+    """The gate in one word, the same in the report, `runs` and the dashboard:
+    "reference" (gate_is_reference), "pass" or "FAIL"; None without a gate."""
+    if not gate:
+        return None
+    if gate_is_reference(gate, kind):
+        return "reference"
+    return "pass" if gate.get("pass") else "FAIL"
+
+
 def compare_math(metrics: dict, baseline: dict | None) -> list[dict]:
     """Per-type accuracy under the headline rule, run vs baseline (baseline None if absent)."""
     math = metrics.get("math")
@@ -156,8 +166,15 @@ def evaluate(ref, baseline: str | None = None, results: Path | None = None) -> d
     baseline: a run id/folder for the SQuAD gate and the comparison (default: the manifest's
     baseline_run, if any). Returns {"metrics", "comparison"}.
     Raises PipelineError when the run holds nothing to score or its files disagree.
+    Concurrent evaluates of one run take turns (a per-run lock), so none reads another's
+    half-written files.
     """
     run = runs.resolve_run(ref, results)
+    with runs.run_lock(run):
+        return _evaluate_run(run, baseline, results)
+
+
+def _evaluate_run(run: Path, baseline: str | None, results: Path | None) -> dict:
     manifest = runs.read_manifest(run)
     baseline = baseline or manifest.get("baseline_run")
     base_metrics = None
@@ -217,13 +234,16 @@ def render_report(result: dict) -> str:
                      f"EM {s['mindformers']['em']:.2f}"
                      + (f"; official F1 {off['f1']:.2f} EM {off['em']:.2f}" if off else ""))
         g = s["gate"]
-        if gate_is_reference(g, result.get("kind")):
+        if gate_verdict(g, result.get("kind")) == "reference":
             lines.append("gate: reference (fine-tunes scored with --baseline "
                          f"{m['run_id']} must keep 90% of these F1/EM)")
         else:
-            lines.append(f"gate vs {g['baseline_run'] or 'contest base Llama3-8B'}: F1 >= "
-                         f"{g['f1_threshold']:.2f} {'ok' if g['f1_pass'] else 'FAIL'}, EM >= "
-                         f"{g['em_threshold']:.2f} {'ok' if g['em_pass'] else 'FAIL'}")
+            lines.append(f"gate vs {g['baseline_run'] or 'contest base Llama3-8B'}: "
+                         f"{gate_verdict(g, result.get('kind'))} (F1 >= {g['f1_threshold']:.2f} "
+                         f"{'ok' if g['f1_pass'] else 'FAIL'}, EM >= {g['em_threshold']:.2f} "
+                         f"{'ok' if g['em_pass'] else 'FAIL'})")
+        if contest.em_gate_vacuous(g):
+            lines.append(f"note: {contest.EM_VACUOUS_NOTE}")
     if m["trainable_ratio"] is not None:
         lines.append(f"trainable ratio {m['trainable_ratio']:.6g} "
                      f"({m['trainable_params']:,} / {m['total_params']:,})")

@@ -29,6 +29,8 @@ _GLOBAL_NORM = re.compile(rf"global_norm:\s*\[?\s*({_NUM})", re.IGNORECASE)
 # "Network Parameters: 3407872." (older builds, exact) or "Network Parameters: 8030 M." (floored)
 _PARAMS = re.compile(r"Network Parameters:\s*(\d+)\s*(M)?")
 _DATASET_SIZE = re.compile(r"dataset size:\s*(\d+)")
+# MindFormers' resume_training prints "initial step: N" (global steps already done)
+_INITIAL_STEP = re.compile(r"\binitial step:\s*(\d+)")
 _GLOBAL_BATCH = re.compile(r"global_batch_size\s*(?:=[^=]*=\s*|:\s*)(\d+)")
 
 _SQUAD_RUNNING = re.compile(rf"F1 score:\s*({_NUM}),\s*Em score:\s*({_NUM}),\s*current_count:\s*(\d+)")
@@ -61,6 +63,9 @@ class TrainingLog:
     trainable_params_rounded: bool = False  # "N M." is floored to millions by MindFormers
     dataset_size: int | None = None
     global_batch_size: int | None = None
+    # {"line", "step", "replaced"} per resume marker: steps after `step` logged before it
+    # (between the last checkpoint and the kill) were replaced by the resumed run's
+    resumes: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -101,18 +106,12 @@ def _iso_time(line: str, end: int) -> str | None:
 
 
 def read_log_text(path) -> str:
-    """A log file's text (undecodable bytes replaced). PipelineError if it cannot be read."""
-    path = Path(path)
-    try:
-        # newline="": keep a spinner's bare \r inside its line (line numbers match an editor)
-        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise PipelineError("file not found", path) from None
-    except IsADirectoryError:
-        raise PipelineError("is a directory, expected a log file", path) from None
-    except OSError as exc:
-        raise PipelineError(f"cannot read ({exc.strerror})", path) from None
+    """A log file's text (undecodable bytes replaced). PipelineError if it cannot be read,
+    is not a regular file, or is over the size limit (pipeline.fileio)."""
+    from pipeline import fileio
+    # decoded as a whole, not split on newlines: a spinner's bare \r stays inside its line
+    # (line numbers match an editor)
+    return fileio.read_text(path, "log file", errors="replace")
 
 
 def _parse_loss_line(line: str, line_no: int, match: re.Match) -> LossPoint:
@@ -136,8 +135,10 @@ def _parse_loss_line(line: str, line_no: int, match: re.Match) -> LossPoint:
 def parse_training_text(text: str) -> TrainingLog:
     """Loss points and run facts from a MindFormers training log's text.
 
-    Duplicate global steps (a resumed run) keep the latest occurrence, with a warning;
-    points come back sorted by global_step. A loss line that is cut short is skipped, with a
+    A resume marker ("initial step: N", as MindFormers and our trainer print it) drops the
+    points after step N logged before it (recorded in ``resumes``, no warning); any other
+    duplicate global step keeps the latest occurrence, with a warning. Points come back
+    sorted by global_step. A loss line that is cut short is skipped, with a
     warning naming its line.
     """
     result = TrainingLog()
@@ -154,7 +155,14 @@ def parse_training_text(text: str) -> TrainingLog:
                 duplicates += 1
             by_step[point.global_step] = point
             continue
-        if "Network Parameters" in line and (m := _PARAMS.search(line)):
+        if "initial step" in line and (m := _INITIAL_STEP.search(line)):
+            resumed_at = int(m.group(1))
+            stale = [g for g in by_step if g > resumed_at]
+            for g in stale:
+                del by_step[g]
+            if resumed_at or stale:
+                result.resumes.append({"line": line_no, "step": resumed_at, "replaced": len(stale)})
+        elif "Network Parameters" in line and (m := _PARAMS.search(line)):
             value, in_millions = int(m.group(1)), m.group(2) is not None
             result.trainable_params = value * 1_000_000 if in_millions else value
             result.trainable_params_rounded = in_millions
@@ -264,7 +272,8 @@ def parse_log(path) -> dict:
     """Detect a log's kind and summarise it as a JSON-ready dict.
 
     Returns ``{"kind": "training"|"squad"|"training+squad"|"unknown", "trainable_params",
-    "trainable_params_rounded", "dataset_size", "global_batch_size", "loss": [point dicts],
+    "trainable_params_rounded", "dataset_size", "global_batch_size", "resumes": [{"line",
+    "step", "replaced"}], "loss": [point dicts],
     "squad": {"f1", "em", "count", "final"} | None, "squad_samples": int, "warnings": [...]}``.
     Raises PipelineError only when the file cannot be read.
     """
@@ -285,6 +294,7 @@ def parse_log(path) -> dict:
         "trainable_params_rounded": training.trainable_params_rounded,
         "dataset_size": training.dataset_size,
         "global_batch_size": training.global_batch_size,
+        "resumes": training.resumes,
         "loss": [_json_safe(asdict(p)) for p in training.loss],
         "squad": squad.score(),
         "squad_samples": len(squad.samples),

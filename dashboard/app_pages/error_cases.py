@@ -9,7 +9,7 @@ ERROR_CLASSES = ["wrong_sign", "rounding", "magnitude", "transposed", "no_number
 
 st.title("Error cases")
 base, cand = st.session_state.get("baseline"), st.session_state.get("candidate")
-rule = st.session_state.get("rule", "tolerance")
+rule = st.session_state.get("rule", data.HEADLINE_RULE)
 frame = data.error_rows(cand, base if base != cand else None) if cand else None
 if frame is None:
     st.info("The candidate run has no scored math samples yet (samples_math.jsonl): run Re-score.")

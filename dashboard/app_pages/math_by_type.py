@@ -6,7 +6,7 @@ from pipeline.problems import TYPES
 
 st.title("Math by type")
 base, cand = st.session_state.get("baseline"), st.session_state.get("candidate")
-rule = st.session_state.get("rule", "tolerance")
+rule = st.session_state.get("rule", data.HEADLINE_RULE)
 if not base or not cand:
     st.info("Pick a baseline and a candidate run in the sidebar.")
     st.stop()

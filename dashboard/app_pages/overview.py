@@ -5,7 +5,7 @@ from dashboard import data, derive
 from pipeline import contest
 
 st.title("Runs")
-rule = st.session_state.get("rule", "tolerance")
+rule = st.session_state.get("rule", data.HEADLINE_RULE)
 summaries = data.run_summaries()
 if not summaries:
     st.info(f"No runs in `{data.results_dir()}` yet. Train, infer and evaluate one, or use Import.")
@@ -14,7 +14,8 @@ if not summaries:
 board = data.leaderboard()
 table = derive.overview_table(summaries, rule, board["score"].tolist())
 st.caption(f"Math accuracy and score under the **{rule}** rule (change it in the sidebar). "
-           f"SQuAD gate: F1 and EM ≥ {contest.RETENTION:.0%} of the baseline's. Rank: where the score "
+           f"SQuAD gate: F1 and EM ≥ {contest.RETENTION:.0%} of the baseline's; \"{derive.GATE_F1_ONLY.strip()}\" "
+           f"where {contest.EM_VACUOUS_NOTE}. Rank: where the score "
            f"would place among the {len(board)} published phase-1 teams. Click a header to sort.")
 st.dataframe(
     table, hide_index=True, width="stretch", key="overview_table",

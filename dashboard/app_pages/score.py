@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import charts, data, derive
 
 st.title("Contest score")
-rule = st.session_state.get("rule", "tolerance")
+rule = st.session_state.get("rule", data.HEADLINE_RULE)
 board = data.leaderboard()
 scores = board["score"].tolist()
 ours = derive.overview_table(data.run_summaries(), rule, scores)

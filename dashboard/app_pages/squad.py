@@ -23,6 +23,8 @@ if base_squad:
     thresholds = {"F1": base_squad["f1"] * contest.RETENTION, "EM": base_squad["em"] * contest.RETENTION}
     st.caption(f"Gate: {contest.RETENTION:.0%} of baseline `{base}` "
                f"(F1 {base_squad['f1']:.2f}, EM {base_squad['em']:.2f}); MindFormers EmF1Metric.")
+    if contest.em_gate_vacuous({"em_threshold": thresholds["EM"]}):
+        st.warning(f"EM gate: {contest.EM_VACUOUS_NOTE}.")
 else:
     thresholds = {"F1": contest.SQUAD_F1_THRESHOLD, "EM": contest.SQUAD_EM_THRESHOLD}
     st.caption("Gate: 90% of the contest's base Llama3-8B (F1 59.87, EM 44.17).")

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from dashboard import charts, data, derive
+from pipeline.checkpoint_curve import best_point
 
 st.title("Training")
 with_logs = [r for r in data.run_ids() if data.has_train_log(r)]
@@ -42,3 +43,24 @@ summary = curves.groupby("run").agg(steps=("global_step", "max"), final_loss=("l
 st.dataframe(summary, width="stretch",
              column_config={"minutes": st.column_config.NumberColumn("minutes", format="%.1f"),
                             "final_loss": st.column_config.NumberColumn("final loss", format="%.3f")})
+
+# Accuracy against step: which checkpoint to submit, and where training stopped paying.
+with_curve = [r for r in chosen if data.checkpoint_curve(r)]
+st.subheader("Accuracy against training step")
+if not with_curve:
+    st.caption("No selected run has `checkpoints_math.json` yet: `python -m pipeline "
+               "eval-checkpoints --run RUN --tests data/prepared/default/validation.jsonl` "
+               "scores its kept adapters (or start it from the sidebar).")
+    st.stop()
+for run in with_curve:
+    points = data.checkpoint_curve(run)
+    best = best_point(points)
+    rows = points[-1].get("rows")
+    st.altair_chart(charts.accuracy_by_step(
+        derive.checkpoint_long(points), best and best["step"],
+        title=f"{run}: {len(points)} checkpoints, {rows} rows, {points[-1].get('headline_rule')} rule"),
+        width="stretch")
+    if best:
+        st.caption(f"Best checkpoint of `{run}`: step {best['step']} "
+                   f"({best['rules'][best['headline_rule']]:.1%}, adapter `{best['adapter']}`). "
+                   "Choose it on validation rows, not on the test.")

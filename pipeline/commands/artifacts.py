@@ -20,6 +20,11 @@ def _score_squad(args) -> int:
         raise PipelineError(f"{len(texts)} predictions but the SQuAD set has only {len(items)} items",
                             args.predictions)
     if len(texts) < len(items):
+        if not args.partial:
+            raise PipelineError(
+                f"{len(texts)} predictions but the SQuAD set has {len(items)} items; they are "
+                "matched by position, so the counts must agree (pass --partial to score a run "
+                f"cut short against the first {len(texts)} items)", args.predictions)
         warnings.append(f"{len(texts)} predictions for {len(items)} items: "
                         f"scored the first {len(texts)} items only")
         items = items[:len(texts)]
@@ -48,6 +53,9 @@ def _parse_log(args) -> int:
             first, last = r["loss"][0], r["loss"][-1]
             lines.append(f"loss points: {len(r['loss'])} (global step {first['global_step']}.."
                          f"{last['global_step']}), loss {first['loss']} -> {last['loss']}")
+        for resume in r.get("resumes", []):
+            lines.append(f"resumed at global step {resume['step']} (line {resume['line']}): "
+                         f"{resume['replaced']} step(s) logged before the restart replaced")
         if r["squad"]:
             s = r["squad"]
             lines.append(f"SQuAD: F1 {s['f1']:.4f}, EM {s['em']:.4f} over {s['count']}"
@@ -95,6 +103,9 @@ def register(subparsers) -> None:
                         "or a JSONL eval set (tests_squad.jsonl rows)")
     p.add_argument("--metric", choices=["mindformers", "official"], default="mindformers",
                    help="mindformers = the contest's EmF1Metric (default); official = SQuAD v1.1")
+    p.add_argument("--partial", action="store_true",
+                   help="allow fewer predictions than items: score the first N items (a run cut "
+                        "short); without it a count mismatch is an error")
     p.add_argument("--json", action="store_true", help="print {f1, em, count, metric} as JSON")
     p.set_defaults(func=_score_squad)
 

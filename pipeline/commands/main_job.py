@@ -154,13 +154,14 @@ def summary_table(stages: list[Stage], runs: list[Path]) -> str:
     for s in stages:
         lines.append(f"{s.name:<40}{s.status:<28}{_fmt_s(s.seconds)}")
     lines.append("")
-    lines.append("run                     math (tolerance)   SQuAD F1 / EM (MindFormers)   ratio      score")
+    lines.append("run                     math (exact)       SQuAD F1 / EM (MindFormers)   ratio      score")
     for run in runs:
         path = run / "metrics.json"
         if not path.is_file():
             continue
         m = read_json(path)
-        acc = (m.get("math") or {}).get("rules", {}).get("tolerance", {}).get("accuracy")
+        math = m.get("math") or {}
+        acc = math.get("rules", {}).get(math.get("headline_rule"), {}).get("accuracy")
         sq = (m.get("squad") or {}).get("mindformers") or {}
         ratio, score = m.get("trainable_ratio"), m.get("score")
         lines.append(f"{run.name:<24}{'-' if acc is None else f'{acc:.1%}':<19}"

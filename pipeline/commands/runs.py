@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from pipeline import runs
+from pipeline import contest, runs
 from pipeline.commands import emit
+from pipeline.evaluate import gate_verdict
 
 
 def register(subparsers) -> None:
@@ -128,6 +129,9 @@ def run_summary(path) -> dict:
         "squad_f1": squad["mindformers"]["f1"] if squad else None,
         "squad_em": squad["mindformers"]["em"] if squad else None,
         "gate_pass": squad["gate"]["pass"] if squad and squad.get("gate") else None,
+        "gate": gate_verdict((squad or {}).get("gate"), manifest.get("kind")),
+        "gate_em_vacuous": bool(squad and squad.get("gate")
+                                and contest.em_gate_vacuous(squad["gate"])),
         "trainable_ratio": m.get("trainable_ratio"), "score": m.get("score"),
         "evaluated": m.get("evaluated"),
     }
@@ -143,14 +147,19 @@ def _list(args) -> int:
     def human(rows):
         if not rows:
             return f"no runs under {runs.RESULTS_DIR}"
-        head = f"{'run':<28}{'kind':<11}{'math':>8}{'F1':>8}{'EM':>8}{'gate':>6}{'ratio':>11}{'score':>8}"
+        head = (f"{'run':<28}{'kind':<11}{'math':>8}{'F1':>8}{'EM':>8}{'gate':>11}{'ratio':>11}"
+                f"{'score':>8}")
         lines = [head]
         for r in rows:
-            gate = "-" if r["gate_pass"] is None else ("ok" if r["gate_pass"] else "FAIL")
+            gate = (r["gate"] or "-") + ("*" if r["gate_em_vacuous"] else "")
             acc = "-" if r["math_accuracy"] is None else f"{100 * r['math_accuracy']:.1f}%"
             lines.append(f"{r['run_id'][:27]:<28}{(r['kind'] or '-'):<11}{acc:>8}"
-                         f"{_fmt(r['squad_f1'], '.2f'):>8}{_fmt(r['squad_em'], '.2f'):>8}{gate:>6}"
+                         f"{_fmt(r['squad_f1'], '.2f'):>8}{_fmt(r['squad_em'], '.2f'):>8}{gate:>11}"
                          f"{_fmt(r['trainable_ratio'], '.3g'):>11}{_fmt(r['score'], '.4f'):>8}")
+        lines.append("math: accuracy under the contest's rule (exact value); gate 'reference': a "
+                     "baseline its fine-tunes are gated against")
+        if any(r["gate_em_vacuous"] for r in rows):
+            lines.append(f"* {contest.EM_VACUOUS_NOTE}")
         return "\n".join(lines)
     emit(rows, args.json, human)
     return 0

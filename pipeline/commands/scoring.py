@@ -19,6 +19,8 @@ def read_math_tests(path, need_solution: bool = True) -> list[dict]:
     from pipeline.runs import read_jsonl
 
     rows = read_jsonl(path)
+    if not rows:
+        raise PipelineError('no rows: expected JSON Lines of {"problem": ..., "solution": ...}', path)
     fields = ("problem", "solution") if need_solution else ("problem",)
     for index, row in enumerate(rows):
         for name in fields:
@@ -101,7 +103,7 @@ def cmd_score_math(args) -> int:
 
 
 def register(subparsers) -> None:
-    from pipeline.scoring.math import RULES
+    from pipeline.scoring.math import HEADLINE_RULE, RULES
 
     p = subparsers.add_parser(
         "classify", help="count the contest problem types in a tests file",
@@ -115,10 +117,12 @@ def register(subparsers) -> None:
         "score-math", help="grade contest predictions (.npy) against math tests",
         description="Grade a contest prediction file (prompt + continuation per row) against "
                     "the test rows it answers. Rules: contains (the contest kit's substring "
-                    "check), exact, rounded, tolerance (default).")
+                    "check), exact (default: the contest's rule, the value equals the "
+                    "reference), rounded and tolerance (lenient: within --abs-tol).")
     p.add_argument("predictions", metavar="PRED.npy", help="contest-format prediction file")
     p.add_argument("tests", metavar="TESTS.jsonl", help='JSON Lines of {"problem", "solution"}, same order')
-    p.add_argument("--rule", choices=list(RULES), default="tolerance", help="grading rule (default: tolerance)")
+    p.add_argument("--rule", choices=list(RULES), default=HEADLINE_RULE,
+                   help=f"grading rule (default: {HEADLINE_RULE}, the contest's)")
     p.add_argument("--prompt", metavar="TEMPLATE", default=None,
                    help="the inference prompt template with {problem}, e.g. '{problem}\\n\\n### Response:'; "
                         "without it the echo is cut after the last copy of the problem")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from pipeline import fileio
 from pipeline.errors import PipelineError
 from pipeline.runs import file_sha256
 from pipeline.problems import TYPES, classify
@@ -69,15 +70,7 @@ def read_contest_rows(path, report: ImportReport | None = None,
     """
     path = Path(path)
     report = report if report is not None else ImportReport(str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise PipelineError("file not found", path) from exc
-    except UnicodeDecodeError as exc:
-        raise PipelineError(f"not UTF-8 text (byte {exc.start})", path) from exc
-    except OSError as exc:
-        raise PipelineError(f"cannot read: {exc.strerror}", path) from exc
-    text = text.lstrip("\ufeff")
+    text = fileio.read_text(path, "data file")  # bounded; a non-UTF-8 byte names its line
     if not text.strip():
         raise PipelineError("the file is empty; expected JSON Lines of "
                             '{"problem": ..., "solution": ...}', path)
@@ -99,6 +92,8 @@ def read_contest_rows(path, report: ImportReport | None = None,
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PipelineError(f"not a valid JSON array: line {exc.lineno}: {exc.msg}", path) from exc
+        except RecursionError:
+            raise PipelineError("JSON nested too deeply to be an array of rows", path) from None
         if not isinstance(items, list):
             raise PipelineError("expected a JSON array of rows", path)
         for number, obj in enumerate(items, 1):
@@ -115,6 +110,9 @@ def read_contest_rows(path, report: ImportReport | None = None,
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 bad(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            except RecursionError:
+                bad(number, "JSON nested too deeply")
                 continue
             reason = _check_row(obj)
             if reason:
@@ -170,33 +168,33 @@ def import_file(path, dedup: bool = True, progress: bool = False) -> tuple[list[
 
 
 def write_jsonl(path, rows: Iterable[dict], keys: tuple[str, ...] | None = None) -> int:
-    """Write rows as UTF-8 JSON Lines (only ``keys``, in that order, when given); returns count."""
+    """Write rows as UTF-8 JSON Lines (only ``keys``, in that order, when given); returns count.
+
+    Atomic (unique temp file + rename); PipelineError for a read-only folder or a full disk.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fileio.write_error(exc, path.parent) from None
     count = 0
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
+
+    def write(handle):
+        nonlocal count
         for row in rows:
             if keys is not None:
                 row = {k: row[k] for k in keys}
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
             count += 1
+    fileio.atomic_write(path, write)
     return count
 
 
 def read_jsonl(path) -> list[dict]:
-    """Rows of a JSON Lines file we wrote; PipelineError names the line on a broken one."""
-    path = Path(path)
-    if not path.is_file():
-        raise PipelineError("file not found", path)
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise PipelineError(f"line {number}: not valid JSON ({exc.msg})", path) from exc
-    return rows
+    """Rows of a JSON Lines file we wrote; PipelineError names the line on a broken one
+    (bounded and UTF-8-checked like every reader: pipeline.runs.read_jsonl)."""
+    from pipeline.runs import read_jsonl as read_rows
+    return read_rows(Path(path))
 
 
 sha256_file = file_sha256  # one implementation, in pipeline.runs

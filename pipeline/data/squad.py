@@ -32,12 +32,11 @@ def build_squad_eval(source=SQUAD_DEV) -> list[dict]:
     is not JSON, or lacks the SQuAD fields.
     """
     source = Path(source)
+    from pipeline.fileio import read_text
+    text = read_text(source, "SQuAD file")  # bounded; regular files only
     try:
-        with open(source, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except FileNotFoundError:
-        raise PipelineError("file not found", source) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise PipelineError(f"not valid SQuAD JSON ({exc})", source) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise PipelineError("not a SQuAD file: expected an object with a 'data' list", source)

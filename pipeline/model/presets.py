@@ -61,6 +61,8 @@ class TrainSpec:
     seq_length: int = 128             # tokens per row fed to the model (MindRecord width - 1)
     seed: int = 42
     save_interval: int = 50           # adapter checkpoint every N steps (and at the end)
+    curve_interval: int = 50          # besides the newest 3, keep every N-th step's adapter for
+                                      # the accuracy-vs-step curve (eval-checkpoints); 0: none
     log_interval: int = 1
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.95)
@@ -151,6 +153,9 @@ def _check(preset: Preset, src) -> None:
     for key in ("epochs", "batch_size", "seq_length", "save_interval", "log_interval"):
         if getattr(train, key) < 1:
             raise PipelineError(f"train.{key}: must be >= 1, got {getattr(train, key)}", src)
+    if not isinstance(train.curve_interval, int) or train.curve_interval < 0:
+        raise PipelineError(f"train.curve_interval: must be an integer >= 0, got "
+                            f"{train.curve_interval!r}", src)
     if train.max_steps is not None and (not isinstance(train.max_steps, int) or train.max_steps < 1):
         raise PipelineError(f"train.max_steps: must be a positive integer or null, got {train.max_steps!r}", src)
     if len(train.betas) != 2 or not all(0 <= b < 1 for b in train.betas):

@@ -69,10 +69,15 @@ def test_pareto_front():
 
 def test_a_baseline_is_the_gate_reference_not_a_fail():
     assert derive.gate_label({"baseline_run": None, "pass": False}, "baseline") == "— reference"
-    assert "fail" in derive.gate_label({"baseline_run": "other-base", "pass": False}, "baseline")
-    assert "fail" in derive.gate_label({"baseline_run": None, "pass": False}, "finetuned")
+    assert "FAIL" in derive.gate_label({"baseline_run": "other-base", "pass": False}, "baseline")
+    assert "FAIL" in derive.gate_label({"baseline_run": None, "pass": False}, "finetuned")
     assert "pass" in derive.gate_label({"baseline_run": "b", "pass": True}, "finetuned")
     assert derive.gate_label({}, "baseline") is None
+    # a baseline EM of 0 gives an EM threshold of 0: the cell says F1 alone decided
+    vacuous = {"baseline_run": "b", "pass": True, "em_threshold": 0.0}
+    assert derive.gate_label(vacuous, "finetuned") == "✅ pass" + derive.GATE_F1_ONLY
+    assert derive.GATE_F1_ONLY not in derive.gate_label({**vacuous, "em_threshold": 5.4},
+                                                        "finetuned")
 
 
 def test_overview_table_recomputes_score_for_the_rule():
@@ -85,7 +90,7 @@ def test_overview_table_recomputes_score_for_the_rule():
     table = derive.overview_table(summaries, "exact", [0.7, 0.6, 0.5]).set_index("run")
     assert table.loc["r", "score"] == pytest.approx(0.99 * 0.3 + 0.5 * 0.7)  # 0.647
     assert table.loc["r", "rank"] == 2
-    assert table.loc["r", "adapter"] == "r4 a8 wq" and "fail" in table.loc["r", "gate"]
+    assert table.loc["r", "adapter"] == "r4 a8 wq" and "FAIL" in table.loc["r", "gate"]
     assert pd.isna(table.loc["empty", "score"]) and table.loc["empty", "adapter"] == "none"
 
 

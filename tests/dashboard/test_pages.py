@@ -49,10 +49,10 @@ def test_overview_table_and_rule_switch(results):
     table = at.dataframe[0].value.set_index("run")
     assert set(table.index) == {BASE, CAND, IMPORTED}
     met = json.loads((results / CAND / "metrics.json").read_text())
-    assert table.loc[CAND, "math_acc"] == pytest.approx(100 * met["math"]["rules"]["tolerance"]["accuracy"])
+    assert table.loc[CAND, "math_acc"] == pytest.approx(100 * met["math"]["rules"]["exact"]["accuracy"])
     assert table.loc[CAND, "score"] == pytest.approx(met["score"])
     assert table.loc[CAND, "adapter"] == "r8 a16 wq,wv"
-    assert "fail" in table.loc[IMPORTED, "gate"] and "pass" in table.loc[CAND, "gate"]
+    assert "FAIL" in table.loc[IMPORTED, "gate"] and "pass" in table.loc[CAND, "gate"]
     # Defaults: the baseline run and the fine-tuned run.
     assert at.session_state["baseline"] == BASE and at.session_state["candidate"] == CAND
     at.sidebar.selectbox(key="rule").select("contains").run()
@@ -73,8 +73,8 @@ def test_selection_is_kept_across_pages(results):
 
 def test_math_by_type_paired_counts(results):
     at = app_on("math_by_type")
-    base = {r["id"]: r["verdicts"]["tolerance"] for r in rows(results, BASE)}
-    cand = {r["id"]: (r["verdicts"]["tolerance"], r["type"]) for r in rows(results, CAND)}
+    base = {r["id"]: r["verdicts"]["exact"] for r in rows(results, BASE)}
+    cand = {r["id"]: (r["verdicts"]["exact"], r["type"]) for r in rows(results, CAND)}
     table = at.dataframe[0].value.set_index("type")
     for t in ("add", "div", "all"):
         ids = [i for i, (_, ty) in cand.items() if t == "all" or ty == t]
@@ -89,8 +89,8 @@ def test_math_by_type_paired_counts(results):
 def test_error_cases_filters(results):
     at = app_on("error_cases")
     cand = rows(results, CAND)
-    base = {r["id"]: r["verdicts"]["tolerance"] for r in rows(results, BASE)}
-    wrong = [r for r in cand if not r["verdicts"]["tolerance"]]
+    base = {r["id"]: r["verdicts"]["exact"] for r in rows(results, BASE)}
+    wrong = [r for r in cand if not r["verdicts"]["exact"]]
     assert f"**{len(wrong)}** of {len(cand)}" in at.markdown[0].value
     at.selectbox(key="err_pair").select("baseline right, candidate wrong").run()
     regressed = [r for r in wrong if base[r["id"]]]
@@ -124,6 +124,22 @@ def test_training_dedups_resumed_steps(results):
     at.multiselect(key="train_runs").select(IMPORTED).run()
     assert not at.exception
     assert set(at.dataframe[0].value.index) == {CAND, IMPORTED}
+
+
+def test_training_draws_accuracy_against_step_and_names_the_best(results):
+    at = app_on("training")
+    assert any("eval-checkpoints" in c.value for c in at.caption)   # none yet: says how
+    points = [{"step": s, "adapter": f"adapter/step_{s}.ckpt", "rows": 40, "headline_rule": "exact",
+               "rules": {"exact": a, "tolerance": a + 0.05}, "by_type": {"add": a, "sub": a / 2}}
+              for s, a in ((10, 0.05), (20, 0.225), (30, 0.2))]
+    (results / CAND / "checkpoints_math.json").write_text(json.dumps(points))
+    at = app_on("training")
+    best = [c.value for c in at.caption if c.value.startswith("Best checkpoint")]
+    assert best == [f"Best checkpoint of `{CAND}`: step 20 (22.5%, adapter `adapter/step_20.ckpt`). "
+                    "Choose it on validation rows, not on the test."]
+    chart = at.get("vega_lite_chart")[-1].proto.spec
+    spec = json.loads(chart)
+    assert "3 checkpoints, 40 rows, exact rule" in json.dumps(spec)
 
 
 def test_score_what_if(results):

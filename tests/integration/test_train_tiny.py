@@ -180,6 +180,13 @@ def test_resume_after_kill_9_continues_where_it_stopped(data, tmp_path, trained)
     # constant LR, dropout 0 and a seeded data order: the same losses as the run never killed
     assert resumed[-(12 - killed_at):] == pytest.approx(straight[killed_at:], abs=2e-3)
     assert "resumed at step" in (results / "tiny-k" / "train.log").read_text()
+    # the resume point is marked as MindFormers marks it: the parser replaces the steps logged
+    # between the checkpoint and the kill without calling them repeated
+    from pipeline.logs import parse_log
+    parsed = parse_log(results / "tiny-k" / "train.log")
+    assert [p["global_step"] for p in parsed["loss"]] == list(range(1, 13))
+    assert [r["step"] for r in parsed["resumes"]] == [killed_at]
+    assert not any("repeated" in w for w in parsed["warnings"])
 
 
 def test_micro_batches_give_the_whole_batch_update(data, tmp_path):
@@ -251,3 +258,44 @@ def test_label_positions_by_hand():
     assert w.tolist() == pytest.approx([1 / 3, 1 / 3, 0, 0, 0])
     with pytest.raises(PipelineError, match="budget"):
         label_positions(labels, 2)
+
+
+def test_eval_checkpoints_scores_every_kept_adapter_and_resumes(trained, tmp_path, capsys):
+    """Accuracy against step: each adapter decodes the rows itself, the points agree with
+    re-scoring their own predictions, and a second call decodes nothing."""
+    from pipeline import runs
+    from pipeline.checkpoint_curve import CURVE_FILE, read_curve
+    from pipeline.npy import load_predictions
+    from pipeline.scoring.math import HEADLINE_RULE, score_math
+    tests = tmp_path / "val.jsonl"
+    rows = [{"problem": "计算 1.00 + 2.00 等于多少？", "solution": "1.00 + 2.00 = 3.00"},
+            {"problem": "计算 5.00 - 7.25 等于多少？", "solution": "5.00 - 7.25 = -2.25"},
+            {"problem": "计算 3.00 的平方根？", "solution": "√3.00 = 1.732050807568877293527446342"}]
+    runs.write_jsonl(tests, rows)
+    argv = ["eval-checkpoints", "--run", str(trained), "--tests", str(tests),
+            "--max-new-tokens", "4", "--every", "8", "--json"]
+    assert main(argv) == 0
+    curve = json.loads(capsys.readouterr().out)
+    assert [p["step"] for p in curve] == [8, 12]           # multiples of 8, plus the last
+    assert curve == read_curve(trained) and (trained / CURVE_FILE).is_file()
+    for point in curve:
+        folder = trained / "checkpoints" / f"step_{point['step']}"
+        manifest = runs.read_manifest(folder)
+        assert manifest["inference"]["math"]["settings"]["adapter"].endswith(
+            f"adapter/step_{point['step']}.ckpt")
+        _, summary = score_math(load_predictions(folder / "predictions_math.npy"), rows,
+                                prompt=manifest["prompt_template"]["math"])
+        assert point["rules"] == {r: e["accuracy"] for r, e in summary["rules"].items()}
+        assert point["headline_rule"] == HEADLINE_RULE and point["rows"] == 3
+        assert set(point["by_type"]) == {"add", "sub", "sqrt"}
+    stamp = (trained / "checkpoints" / "step_8" / "infer_math.jsonl").stat().st_mtime_ns
+    assert main(argv[:-1]) == 0                              # resumed: nothing to decode
+    assert (trained / "checkpoints" / "step_8" / "infer_math.jsonl").stat().st_mtime_ns == stamp
+    assert "<- best" in capsys.readouterr().out
+    assert main(argv[:-3] + ["--json"]) == 0                 # every adapter: step 4 joins
+    assert [p["step"] for p in json.loads(capsys.readouterr().out)] == [4, 8, 12]
+    # A run without adapters is a clear error naming the run.
+    empty = runs.run_dir("empty", trained.parent, create=True)
+    runs.update_manifest(empty, kind="baseline")
+    assert main(["eval-checkpoints", "--run", str(empty), "--tests", str(tests)]) == 2
+    assert "no adapter/step_<N>.ckpt" in capsys.readouterr().err

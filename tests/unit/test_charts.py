@@ -91,3 +91,20 @@ def test_accuracy_by_rule_and_bucket_share_the_grouped_layout():
     bucket = frame.rename(columns={"rule": "answer_len"})
     spec = charts.accuracy_by_bucket(bucket, "answer_len", "answer digits", ["1-2"]).to_dict()
     assert spec["title"] == "Accuracy by answer digits"
+
+
+def test_accuracy_by_step_marks_the_best_checkpoint():
+    from dashboard.derive import checkpoint_long
+    points = [{"step": 50, "headline_rule": "exact", "rules": {"exact": 0.1}, "by_type": {"add": 0.2}},
+              {"step": 100, "headline_rule": "exact", "rules": {"exact": 0.3}, "by_type": {"add": 0.5}}]
+    frame = checkpoint_long(points)
+    assert frame.to_dict("records") == [
+        {"step": 50, "series": "all", "accuracy": 0.1}, {"step": 50, "series": "add", "accuracy": 0.2},
+        {"step": 100, "series": "all", "accuracy": 0.3}, {"step": 100, "series": "add", "accuracy": 0.5}]
+    spec = charts.accuracy_by_step(frame, 100).to_dict()
+    rule = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
+    assert len(rule) == 1
+    best = spec["datasets"][rule[0]["data"]["name"]]
+    assert best == [{"step": 100, "label": "best: step 100"}]
+    assert spec["layer"][0]["encoding"]["x"]["field"] == "step"
+    assert len(charts.accuracy_by_step(frame, None).to_dict()["layer"]) == 1

@@ -61,6 +61,8 @@ def test_score_squad_on_jsonl_set(squad_files):
 def test_score_squad_on_dev_json_scores_first_n_and_warns(squad_files):
     _, pred_path = squad_files
     proc = run_cli("score-squad", pred_path, "--squad", DEV, "--json")
+    assert proc.returncode == 2 and "--partial" in proc.stderr  # never by position silently
+    proc = run_cli("score-squad", pred_path, "--squad", DEV, "--partial", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["count"] == 20 and result["em"] == 95.0

@@ -82,16 +82,18 @@ def test_score_math_json(files, rule, correct, by_type):
     assert out["by_type"]["add"]["total"] == 2
 
 
-def test_score_math_default_rule_is_tolerance_and_samples_file(files, tmp_path):
+def test_score_math_default_rule_is_the_contests_exact_and_samples_file(files, tmp_path):
     tests, pred = files
     samples = tmp_path / "samples.jsonl"
     res = run("score-math", pred, tests, "--json", "--samples", samples)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert out["rule"] == "tolerance" and out["correct"] == 3
+    assert out["rule"] == "exact" and out["correct"] == 2
     rows = [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
     assert [r["extracted"] for r in rows] == ["1835.05", "-3.20", "2.769155521409239378157128235E+034", None]
-    assert [r["error_class"] for r in rows] == [None, None, None, "no_number"]
+    # An error class exactly where the headline (exact) rule says wrong.
+    assert [r["error_class"] is None for r in rows] == [r["verdicts"]["exact"] for r in rows]
+    assert rows[3]["error_class"] == "no_number"
     assert set(rows[0]["verdicts"]) == {"contains", "exact", "rounded", "tolerance"}
 
 

@@ -118,6 +118,43 @@ def test_report_calls_a_baseline_the_reference_not_a_fail(tmp_path):
     assert "gate: reference" in text and "--baseline base" in text and "FAIL" not in text
 
 
+def test_a_baseline_with_em_zero_makes_the_em_gate_vacuous_and_says_so(tmp_path, monkeypatch,
+                                                                       capsys):
+    # baseline EM 0 (neither answer exact), F1 > 0: the EM threshold is 0, so only F1 tests
+    base = _make_run(tmp_path, "base", [" 0"] * 4, squad_answers=["Denver", "Santa"],
+                     trainable=0)
+    evaluate(base)
+    good = _make_run(tmp_path, "good", [" 0"] * 4, squad_answers=["Denver", "Santa"])
+    bad = _make_run(tmp_path, "bad", [" 0"] * 4, squad_answers=["x", "y"])
+    for run, verdict in ((good, "pass"), (bad, "FAIL")):
+        result = evaluate(run, baseline="base", results=tmp_path)
+        gate = result["metrics"]["squad"]["gate"]
+        assert gate["base_em"] == 0 and contest.em_gate_vacuous(gate) and gate["em_pass"]
+        text = render_report(result)
+        assert f"gate vs base: {verdict}" in text
+        assert contest.EM_VACUOUS_NOTE in text
+    # `runs` uses the same words: the baseline is the reference, not FAIL; a footnote for EM
+    from pipeline.__main__ import main
+    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path)
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.split()}
+    assert "reference" in lines["base"] and "FAIL" not in lines["base"]
+    assert "pass*" in lines["good"] and "FAIL*" in lines["bad"]
+    assert f"* {contest.EM_VACUOUS_NOTE}" in out
+    assert main(["runs", "--json"]) == 0
+    listed = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed["base"]["gate"] == "reference" and listed["bad"]["gate"] == "FAIL"
+    assert listed["good"]["gate_em_vacuous"] is True
+
+
+def test_the_em_gate_is_real_against_the_contest_base(tmp_path):
+    run = _make_run(tmp_path, "r", [" 0"] * 4, squad_answers=["Denver Broncos", "Santa Clara"])
+    result = evaluate(run)
+    assert not contest.em_gate_vacuous(result["metrics"]["squad"]["gate"])
+    assert contest.EM_VACUOUS_NOTE not in render_report(result)
+
+
 def test_base_only_run_has_ratio_zero(tmp_path):
     run = _make_run(tmp_path, "base", [c for _, _, c in MATH], trainable=0)
     m = evaluate(run)["metrics"]

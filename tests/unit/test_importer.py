@@ -46,7 +46,9 @@ def test_import_scores_math_ratio_and_squad_from_logs(tmp_path, npu_files):
     # 1.73 for 1.7320508...: wrong when exact, right rounded to its 2 places and within 0.01
     assert (tol["correct"], tol["total"], m["math"]["rules"]["exact"]["correct"]) == (2, 3, 1)
     assert m["math"]["rules"]["rounded"]["correct"] == 2
-    assert m["score"] == pytest.approx((1 - 3_407_872 / 8.03e9) * 0.3 + 0.7 * 2 / 3)
+    # the headline is the contest's rule (exact): 1 of 3
+    assert m["math"]["headline_rule"] == "exact"
+    assert m["score"] == pytest.approx((1 - 3_407_872 / 8.03e9) * 0.3 + 0.7 * 1 / 3)
     assert m["squad"]["source"] == "log"
     assert m["squad"]["mindformers"]["f1"] == pytest.approx(3.517236178087883)
     assert m["squad"]["count"] == 1190 and m["squad"]["gate"]["pass"] is False
@@ -100,7 +102,7 @@ def test_cli_import_then_runs_listing(tmp_path, npu_files, monkeypatch, capsys):
     assert main(["runs", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["run_id"] == "npu" and listed[0]["kind"] == "imported"
-    assert listed[0]["math_accuracy"] == pytest.approx(2 / 3)
+    assert listed[0]["math_accuracy"] == pytest.approx(1 / 3)   # exact: the contest's rule
     assert main(["runs"]) == 0
     assert "npu" in capsys.readouterr().out
     # a bad file is a one-line error and exit code 2

@@ -170,3 +170,15 @@ def test_windows_line_endings(tmp_path):
     assert result["loss"][0]["loss_scale"] == 1.0 and result["loss"][0]["line"] == 1
     assert result["squad"] == {"f1": 50.0, "em": 0.0, "count": 2, "final": True}
     assert parse_squad_log(path).samples[1].label == "it's"
+
+
+def test_resume_marker_replaces_the_steps_logged_before_the_kill_without_warning():
+    from pipeline.train import resume_lines, step_line
+    before = [step_line(1, 1, s, 6, 2.0 - s / 10, 10, 1e-4) for s in range(1, 5)]   # killed after 4
+    after = [step_line(1, 1, s, 6, 1.0 - s / 10, 10, 1e-4) for s in range(3, 7)]    # resumed from 2
+    text = "\n".join(before + resume_lines(2, 6, 6) + after)
+    log = parse_training_text(text)
+    assert [(p.global_step, p.loss) for p in log.loss] == [
+        (1, 1.9), (2, 1.8), (3, 0.7), (4, 0.6), (5, 0.5), (6, 0.4)]
+    assert log.resumes == [{"line": 7, "step": 2, "replaced": 2}]
+    assert log.warnings == []

@@ -1,0 +1,154 @@
+"""Accuracy against training step: score a run's saved adapters on math tests.
+
+Teams choose which checkpoint to submit from this curve, and it shows where training time
+stops buying accuracy. ``eval_checkpoints`` decodes the test rows with each selected
+``adapter/step_<N>.ckpt`` and writes ``results/<run>/checkpoints_math.json``:
+
+    [{"step": 50, "adapter": "adapter/step_50.ckpt", "rows": 200, "tests_sha256": "...",
+      "headline_rule": "exact", "rules": {rule: accuracy}, "by_type": {type: accuracy}}, ...]
+
+sorted by step; ``by_type`` is under the headline rule. Each checkpoint decodes into a run
+folder of its own, ``results/<run>/checkpoints/step_<N>/``, so a killed job resumes inside
+a checkpoint through infer's own resume, and a finished point is never decoded again while
+its tests are the same.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pipeline import runs
+from pipeline.errors import PipelineError
+
+CURVE_FILE = "checkpoints_math.json"
+_STEP = re.compile(r"^step_(\d+)\.ckpt$")
+
+
+def saved_adapters(run: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every adapter/step_<N>.ckpt in a run, by step."""
+    folder = Path(run) / "adapter"
+    found = [(int(m.group(1)), p) for p in folder.glob("step_*.ckpt")
+             if (m := _STEP.match(p.name))]
+    return sorted(found)
+
+
+def select_steps(steps: list[int], every: int | None) -> list[int]:
+    """Steps that are multiples of `every`, plus the last one (the adapter train ends on);
+    every None or 0: all of them."""
+    if every is not None and every < 0:
+        raise PipelineError(f"--every must be >= 1, got {every}")
+    if not every:
+        return list(steps)
+    chosen = [s for s in steps if s % every == 0]
+    if steps and steps[-1] not in chosen:
+        chosen.append(steps[-1])
+    return chosen
+
+
+def read_curve(run: Path) -> list[dict]:
+    """The points already in checkpoints_math.json ([] when there is none)."""
+    path = Path(run) / CURVE_FILE
+    if not path.is_file():
+        return []
+    points = runs.read_json(path)
+    if not isinstance(points, list) or not all(isinstance(p, dict) and "step" in p
+                                               for p in points):
+        raise PipelineError("expected a list of {step, rules, by_type} points", path)
+    return points
+
+
+def best_point(points: list[dict], rule: str | None = None) -> dict | None:
+    """The point with the highest accuracy under `rule` (default: each point's headline);
+    the earliest step wins a tie (fewer steps, same accuracy)."""
+    scored = [p for p in points if (p.get("rules") or {}).get(rule or p.get("headline_rule"))
+              is not None]
+    if not scored:
+        return None
+    return max(scored, key=lambda p: (p["rules"][rule or p["headline_rule"]], -p["step"]))
+
+
+def _point_run(run: Path, step: int, manifest: dict) -> Path:
+    """results/<run>/checkpoints/step_<N>/: a run folder whose manifest carries what infer
+    reads from the training run (preset, prompt template, longest training target)."""
+    point = run / "checkpoints" / f"step_{step}"
+    point.mkdir(parents=True, exist_ok=True)
+    if not (point / "manifest.json").is_file():
+        runs.update_manifest(point, run_id=f"{run.name}@{step}", kind="checkpoint",
+                             created=runs.now_iso(),
+                             **{k: manifest[k] for k in ("model", "config", "prompt_template",
+                                                         "data") if k in manifest})
+    return point
+
+
+def _score_point(point: Path, template: str | None) -> dict:
+    from pipeline.npy import load_predictions
+    from pipeline.scoring.math import HEADLINE_RULE, score_math
+    texts = load_predictions(runs.task_file(point, "predictions", "math"))
+    tests = runs.read_jsonl(runs.task_file(point, "tests", "math"))
+    _, summary = score_math(texts, tests, prompt=template)
+    rules = summary["rules"]
+    return {"headline_rule": HEADLINE_RULE,
+            "rules": {name: entry["accuracy"] for name, entry in rules.items()},
+            "by_type": {t: v["accuracy"] for t, v in rules[HEADLINE_RULE]["by_type"].items()}}
+
+
+def eval_checkpoints(run_ref, tests, limit: int | None = None, every: int | None = None,
+                     batch_size: int = 8, max_new_tokens: int | None = None,
+                     results: Path | None = None, quiet: bool = False) -> list[dict]:
+    """Score each selected adapter of run `run_ref` on math `tests` (JSONL path); returns
+    and writes the whole curve (earlier points of the same tests are kept, not redone).
+
+    Raises PipelineError when the run has no saved adapters or the tests are unreadable.
+    """
+    from pipeline.infer import infer
+    from pipeline.progress import Progress
+    run = runs.resolve_run(run_ref, results)
+    manifest = runs.read_manifest(run)
+    adapters = dict(saved_adapters(run))
+    if not adapters:
+        raise PipelineError("no adapter/step_<N>.ckpt to score: train this run first "
+                            "(training keeps every curve_interval-th adapter for this curve)", run)
+    tests = Path(tests)
+    if not tests.is_file():
+        raise PipelineError("tests file not found", tests)
+    tests_sha = runs.file_sha256(tests)
+    steps = select_steps(sorted(adapters), every)
+    points = {p["step"]: p for p in read_curve(run)}
+    key = {"tests_sha256": tests_sha, "limit": limit, "max_new_tokens": max_new_tokens}
+    todo = [s for s in steps
+            if {k: points.get(s, {}).get(k) for k in key} != key]
+    template = (manifest.get("prompt_template") or {}).get("math")
+    with Progress(len(steps), f"checkpoints of {run.name}", unit="ckpt",
+                  initial=len(steps) - len(todo), disable=quiet or None) as bar:
+        for step in todo:
+            point = _point_run(run, step, manifest)
+            # A point scored on other tests is decoded afresh; a killed one resumes.
+            result = infer(point, "math", tests, adapter=adapters[step], limit=limit,
+                           batch_size=batch_size, max_new_tokens=max_new_tokens,
+                           restart=step in points, quiet=quiet)
+            points[step] = {"step": step, "adapter": f"adapter/{adapters[step].name}",
+                            "rows": result.rows, **key, **_score_point(point, template)}
+            curve = [points[s] for s in sorted(points)]
+            runs.write_json_atomic(run / CURVE_FILE, curve)   # after each point: resumable
+            bar.update(1, step=step, acc=f"{points[step]['rules'][points[step]['headline_rule']]:.1%}")
+    curve = [points[s] for s in sorted(points)]
+    runs.write_json_atomic(run / CURVE_FILE, curve)
+    return curve
+
+
+def render_curve(curve: list[dict]) -> str:
+    """The curve as a console table, the best point (headline rule) marked."""
+    if not curve:
+        return "no checkpoints scored"
+    best = best_point(curve)
+    types = sorted({t for p in curve for t in p.get("by_type", {})})
+    head = f"{'step':>6} {'rows':>5} {'accuracy':>9}  " + " ".join(f"{t[:8]:>8}" for t in types)
+    lines = [f"accuracy under the headline rule ({curve[-1].get('headline_rule')}) per step",
+             head]
+    for p in curve:
+        acc = p["rules"][p["headline_rule"]]
+        cells = " ".join(f"{100 * p['by_type'][t]:7.1f}%" if t in p["by_type"] else f"{'-':>8}"
+                         for t in types)
+        mark = "  <- best" if p is best else ""
+        lines.append(f"{p['step']:>6} {p.get('rows', 0):>5} {100 * acc:8.1f}%  {cells}{mark}")
+    return "\n".join(lines)
