@@ -323,19 +323,19 @@ def sweep_uploads(max_age_s: float = UPLOAD_MAX_AGE_S) -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _check_import(keys: tuple) -> dict:
+def _check_import(keys: tuple, partial: bool) -> dict:
     from pipeline.importer import check_inputs  # reads .npy files with the safe loader only
-    info = check_inputs(**{field: path for field, path, _ in keys})
+    info = check_inputs(**{field: path for field, path, _ in keys}, partial=partial)
     return {task: info[task] for task in ("math", "squad")} | {"warnings": info["warnings"]}
 
 
-def check_import(**paths) -> dict:
+def check_import(partial: bool = False, **paths) -> dict:
     """{"math", "squad", "warnings"} of an import's files, checked as `import` checks them
     (the counts match, .npy files safe and phase 1, test rows JSON Lines of problem/solution,
     regular files only). Raises PipelineError saying what is wrong with which file."""
     keys = tuple((field, str(path), _key(Path(path))[1] if path else 0)
                  for field, path in sorted(paths.items()) if path)
-    return _check_import(keys)
+    return _check_import(keys, partial)
 
 
 def squad_run_ids() -> list[str]:

@@ -16,11 +16,10 @@ wrong before it offers the import.
 from __future__ import annotations
 
 import shutil
-import stat
 import sys
 from pathlib import Path
 
-from pipeline import contest, runs
+from pipeline import contest, fileio, runs
 from pipeline.errors import PipelineError
 
 TRAIN_LOG = "train.log"
@@ -35,30 +34,23 @@ def default_squad() -> Path:
 
 
 def _regular_file(path, what: str) -> Path:
-    """The path if it is a regular file; PipelineError naming it otherwise (a device such as
-    /dev/zero or a pipe would be read forever)."""
+    """The path once it opens as a bounded regular file (fileio.open_regular's checks: not a
+    device such as /dev/zero, a pipe or a folder, not over the size limit)."""
     path = Path(path).expanduser()
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise PipelineError(f"{what}: file not found", path) from None
-    except OSError as exc:
-        raise PipelineError(f"{what}: cannot read ({exc.strerror})", path) from None
-    if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device or pipe?)"
-        raise PipelineError(f"{what}: {kind}; expected a file", path)
-    return path
+    with fileio.open_regular(path, what):
+        return path
 
 
 def _check_json_lines(path: Path, what: str) -> None:
     """Name the two common mistakes before the row reader does: an empty file and a JSON
     array (one document) where JSON Lines (one object per line) are expected."""
-    with open(path, "rb") as fh:
+    with fileio.open_regular(path, "JSON Lines file") as fh:
         head = fh.read(4096).lstrip()
     if not head:
-        raise PipelineError(f"{what}: the file is empty", path)
-    if head.startswith(b"["):
-        raise PipelineError(f"{what}: this is a JSON array; expected JSON Lines "
+        raise PipelineError(f"the {what} is empty; expected JSON Lines: one "
+                            "{\"problem\": ..., \"solution\": ...} object per line", path)
+    if head.startswith(b"[") and head[1:].lstrip()[:1] in (b"{", b""):  # an array of rows
+        raise PipelineError(f"the {what} is a JSON array; expected JSON Lines "
                             "(one {\"problem\": ..., \"solution\": ...} object per line)", path)
 
 
@@ -80,7 +72,7 @@ def _load_task_predictions(path: Path, what: str) -> list[str]:
 
 
 def check_inputs(predictions=None, tests=None, squad_predictions=None, squad=None,
-                 train_log=None, eval_log=None) -> dict:
+                 train_log=None, eval_log=None, partial: bool = False) -> dict:
     """Read and check an import's files without writing anything.
 
     Returns {"math": {"predictions", "rows", "head"} | None, "squad": {"predictions", "rows",
@@ -88,7 +80,8 @@ def check_inputs(predictions=None, tests=None, squad_predictions=None, squad=Non
     "warnings": [...]}. Raises PipelineError naming the file for: no task at all, math
     predictions without tests (or the reverse), an unsafe or malformed .npy, a phase-2 file,
     bad test rows (a JSON array, an empty file, rows without problem/solution), a count
-    mismatch, or a path that is not a regular file.
+    mismatch (fewer SQuAD predictions than items only with partial, as score-squad
+    --partial), or a path that is not a regular file.
     """
     from pipeline.data.squad import load_squad_eval
     from pipeline.infer import load_math_tests
@@ -101,10 +94,10 @@ def check_inputs(predictions=None, tests=None, squad_predictions=None, squad=Non
                             "--squad-predictions (SQuAD), or both")
     out = {"math": None, "squad": None, "math_rows": None, "squad_items": None, "warnings": []}
     if predictions is not None:
-        pred_path = _regular_file(predictions, "math predictions")
-        tests_path = _regular_file(tests, "math test rows")
+        pred_path = _regular_file(predictions, ".npy file")
+        tests_path = _regular_file(tests, "JSON Lines file")
         texts = _load_task_predictions(pred_path, "math predictions")
-        _check_json_lines(tests_path, "math test rows")
+        _check_json_lines(tests_path, "math test file")
         rows = load_math_tests(tests_path)
         if len(texts) != len(rows):
             raise PipelineError(f"{len(texts)} math predictions but {len(rows)} test rows in "
@@ -112,23 +105,29 @@ def check_inputs(predictions=None, tests=None, squad_predictions=None, squad=Non
         out["math"] = {"predictions": len(texts), "rows": len(rows), "head": texts[:3]}
         out["math_rows"] = rows
     if squad_predictions is not None:
-        pred_path = _regular_file(squad_predictions, "SQuAD predictions")
-        squad_path = _regular_file(squad if squad is not None else default_squad(), "SQuAD eval set")
+        pred_path = _regular_file(squad_predictions, ".npy file")
+        squad_path = _regular_file(squad if squad is not None else default_squad(), "SQuAD eval file")
         texts = _load_task_predictions(pred_path, "SQuAD predictions")
         items = load_squad_eval(squad_path)
-        # Same rule as score-squad: more predictions than items is an error, fewer scores a prefix.
+        # Same rule as score-squad: matched by position, so the counts must agree; a run cut
+        # short is scored against its first items only when asked (partial).
         if len(texts) > len(items):
             raise PipelineError(f"{len(texts)} SQuAD predictions but the eval set {squad_path} has "
                                 f"only {len(items)} items", pred_path)
+        if len(texts) < len(items) and not partial:
+            raise PipelineError(
+                f"{len(texts)} SQuAD predictions but the eval set {squad_path} has {len(items)} "
+                "items; they are matched by position, so the counts must agree (import with "
+                f"--partial to score a run cut short against the first {len(texts)} items)", pred_path)
         if len(texts) < len(items):
             out["warnings"].append(f"{len(texts)} SQuAD predictions for {len(items)} items: "
                                    f"scored against the first {len(texts)} items only")
             items = items[:len(texts)]
         out["squad"] = {"predictions": len(texts), "rows": len(items), "head": texts[:3]}
         out["squad_items"] = items
-    for log, what in ((train_log, "training log"), (eval_log, "SQuAD eval log")):
+    for log in (train_log, eval_log):
         if log is not None:
-            _regular_file(log, what)
+            _regular_file(log, "log file")
     return out
 
 
@@ -186,7 +185,7 @@ def _clear_run_files(run: Path) -> None:
 def import_run(name: str, predictions=None, tests=None, train_log=None, eval_log=None,
                prompt: str | None = None, results: Path | None = None, force: bool = False,
                command: str | None = None, squad_predictions=None, squad=None,
-               baseline: str | None = None) -> dict:
+               baseline: str | None = None, partial: bool = False) -> dict:
     """Create results/<name>/ from NPU artefacts and evaluate it (SQuAD gated against
     `baseline` when given, else the contest's base Llama3-8B); returns evaluate()'s result
     plus "warnings". Raises PipelineError (naming the file) for anything check_inputs
@@ -197,7 +196,8 @@ def import_run(name: str, predictions=None, tests=None, train_log=None, eval_log
     from pipeline.runs import file_sha256
 
     runs.check_run_id(name)
-    checked = check_inputs(predictions, tests, squad_predictions, squad, train_log, eval_log)
+    checked = check_inputs(predictions, tests, squad_predictions, squad, train_log, eval_log,
+                           partial)
     warnings = list(checked["warnings"])
     trainable, train_info = _train_log_info(train_log, warnings) if train_log else (None, None)
     eval_info = (_eval_log_info(eval_log, warnings, squad_predictions is not None)

@@ -87,7 +87,7 @@ def train_argv(config: str | Path, run_name: str, max_steps: int | None = None,
 def import_argv(run_name: str, predictions: Path | None = None, tests: Path | None = None,
                 train_log: Path | None = None, eval_log: Path | None = None,
                 squad_predictions: Path | None = None, squad: Path | None = None,
-                baseline: str | None = None) -> list[str]:
+                baseline: str | None = None, partial: bool = False) -> list[str]:
     """`python -m pipeline import` with the files given (None ones left out)."""
     argv = pipeline_argv("import", "--name", run_name)
     for flag, value in (("--predictions", predictions), ("--tests", tests),
@@ -96,7 +96,7 @@ def import_argv(run_name: str, predictions: Path | None = None, tests: Path | No
                         ("--baseline", baseline)):
         if value:
             argv += [flag, str(value)]
-    return argv
+    return argv + ["--partial"] if partial else argv
 
 
 # --- job state ---

@@ -51,6 +51,8 @@ for field, label, types, what in FIELDS:
         paths[field] = Path(text).expanduser() if text else None
     st.caption(what)
 
+partial = st.checkbox("The SQuAD eval was cut short: score its predictions against the first "
+                      "items", key="imp_partial")
 base_choice = st.selectbox("Gate SQuAD against", [CONTEST_BASE] + data.squad_run_ids(),
                            key="imp_baseline")
 baseline = None if base_choice == CONTEST_BASE else str(data.run_path(base_choice))
@@ -60,7 +62,7 @@ if not any(paths[f] for f in ("predictions", "tests", "squad_predictions", "eval
     st.info("Give the math predictions with their test rows, the SQuAD predictions, or both.")
 elif not exists:
     try:
-        info = data.check_import(**paths)
+        info = data.check_import(partial=partial, **paths)
     except PipelineError as exc:
         st.error(str(exc))
     else:
@@ -82,7 +84,8 @@ if st.button("Import", type="primary", disabled=not ready or busy or exists, key
     try:
         jobs.start(target, jobs.import_argv(
             name, paths["predictions"], paths["tests"], paths["train_log"], paths["eval_log"],
-            squad_predictions=paths["squad_predictions"], squad=paths["squad"], baseline=baseline))
+            squad_predictions=paths["squad_predictions"], squad=paths["squad"], baseline=baseline,
+            partial=partial))
         st.success(f"Import started into `{name}`: follow it under Jobs in the sidebar.")
         st.rerun()
     except PipelineError as exc:

@@ -64,6 +64,9 @@ def register(subparsers) -> None:
                    help="SQuAD eval set the predictions answer: dev-v1.1.json (the contest's "
                         "2,067 items are built from it) or tests_squad.jsonl rows "
                         "(default: data/squad/dev-v1.1.json)")
+    p.add_argument("--partial", action="store_true",
+                   help="fewer SQuAD predictions than items: score them against the first items "
+                        "(as score-squad --partial); without it the counts must agree")
     p.add_argument("--train-log", help="MindFormers training log (trainable parameter count)")
     p.add_argument("--eval-log", help="MindFormers SQuAD evaluation log (F1/EM, used when there "
                                       "are no --squad-predictions)")
@@ -105,7 +108,7 @@ def _import(args) -> int:
     from pipeline.importer import import_run
     result = import_run(args.name, args.predictions, args.tests, args.train_log, args.eval_log,
                         squad_predictions=args.squad_predictions, squad=args.squad,
-                        baseline=args.baseline, prompt=args.prompt, force=args.force,
+                        baseline=args.baseline, partial=args.partial, prompt=args.prompt, force=args.force,
                         command=" ".join(["python -m pipeline"] + sys.argv[1:]))
 
     def human(r):

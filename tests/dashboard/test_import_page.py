@@ -39,14 +39,14 @@ def squad_npy(results, path):
 def test_device_file_as_tests_is_refused_without_reading_it(results):
     preds = results / CAND / "predictions_math.npy"
     at = on_paths(predictions=preds, tests="/dev/zero")
-    assert "/dev/zero: math test rows: not a regular file" in errors(at)
+    assert "/dev/zero: is not a regular file (a device, pipe or socket)" in errors(at)
     assert at.button(key="imp_go").disabled
 
 
 @pytest.mark.parametrize("content, says", [
     ("rows95", "96 math predictions but 95 test rows"),
-    ("array", "this is a JSON array; expected JSON Lines"),
-    ("empty", "math test rows: the file is empty"),
+    ("array", "the math test file is a JSON array; expected JSON Lines"),
+    ("empty", "the math test file is empty; expected JSON Lines"),
 ])
 def test_tests_that_do_not_fit_keep_import_disabled(results, tmp_path, content, says):
     rows = (results / CAND / "tests_math.jsonl").read_text(encoding="utf-8").splitlines()

@@ -207,14 +207,18 @@ def test_import_squad_refusals(tmp_path, npu_files):
         import_run("x", results=results)
     with pytest.raises(PipelineError, match="both the predictions .* and the test rows"):
         import_run("x", preds, results=results)
-    with pytest.raises(PipelineError, match="math test rows: not a regular file"):
+    with pytest.raises(PipelineError, match="/dev/zero: is not a regular file"):
         import_run("x", preds, Path("/dev/zero"), results=results)
     with pytest.raises(PipelineError, match="no such run folder"):
         import_run("x", preds, tests, baseline="nope", results=results)
     assert not (results / "x").exists()
-    # fewer predictions than items score the first ones, as score-squad does
+    # fewer predictions than items: refused, or scored against the first ones with partial,
+    # as score-squad [--partial] does
     one = write_unicode_npy(tmp_path / "one.npy", [items[0]["prompt"] + items[0]["answers"][0]], (1,))
-    out = import_run("x", squad_predictions=one, squad=squad, results=results)
+    with pytest.raises(PipelineError, match="1 SQuAD predictions but .* 2 items; .*--partial"):
+        import_run("x", squad_predictions=one, squad=squad, results=results)
+    assert not (results / "x").exists()
+    out = import_run("x", squad_predictions=one, squad=squad, results=results, partial=True)
     assert out["metrics"]["squad"]["count"] == 1 and "first 1 items" in out["warnings"][0]
 
 
