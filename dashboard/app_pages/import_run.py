@@ -42,12 +42,12 @@ mode = st.radio("Files", ["Upload", "Paths on this machine"], horizontal=True, k
 paths: dict[str, Path | None] = {}
 for field, label, types, what in FIELDS:
     if mode == "Upload":
-        upload = st.file_uploader(label, type=types, key=f"imp_up_{field}", help=what)
+        upload = st.file_uploader(label, type=types, key=f"imp_up_{field}")
         # nothing is staged for a name already taken: that import is done or refused
         staged = upload and name and not exists
         paths[field] = data.stage_upload(name, field, upload.name, upload.getvalue()) if staged else None
     else:
-        text = st.text_input(label, key=f"imp_path_{field}", help=what).strip()
+        text = st.text_input(label, key=f"imp_path_{field}").strip()
         paths[field] = Path(text).expanduser() if text else None
     st.caption(what)
 
