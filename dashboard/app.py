@@ -11,6 +11,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `pipeline` and `dashboard`
 
 from dashboard import sidebar  # noqa: E402
+from pipeline.errors import PipelineError  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "app_pages"
 
@@ -26,4 +27,7 @@ nav = st.navigation([
 ])
 sidebar.selectors()
 sidebar.jobs_panel()
-nav.run()
+try:
+    nav.run()
+except PipelineError as exc:  # a corrupt file of the selected runs: say which, keep the app up
+    st.error(f"Cannot show this page: {exc}", icon="🚨")

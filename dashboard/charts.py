@@ -82,9 +82,12 @@ def squad_scores(frame: pd.DataFrame, thresholds: dict[str, float]) -> alt.HConc
     for metric in ("F1", "EM"):
         part = frame[frame["metric"] == metric]
         bars = alt.Chart(part).mark_bar().encode(
-            x=alt.X("run:N", title=None, sort=None, axis=alt.Axis(labelAngle=-30)),
+            # every run labelled (no thinning to every other bar), and a legend for many runs
+            x=alt.X("run:N", title=None, sort=None,
+                    axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=140)),
             y=alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 100])),
-            color=alt.Color("run:N", scale=RUN_SCALE, legend=None),
+            color=alt.Color("run:N", scale=RUN_SCALE, sort=None,
+                            legend=alt.Legend(orient="top", title="run", columns=4, labelLimit=200)),
             tooltip=[alt.Tooltip("run:N"), alt.Tooltip("value:Q", format=".2f")])
         layers = [bars]
         if metric in thresholds and thresholds[metric] is not None:
@@ -121,6 +124,26 @@ def training_curve(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: s
     return alt.layer(*layers).properties(height=280).interactive(bind_y=False)
 
 
+def label_groups(points: pd.DataFrame, near: float = 0.04) -> pd.DataFrame:
+    """One label per cluster of points that would print on top of each other (the same
+    ratio within 1%, accuracy within `near`): ratio, accuracy of the cluster's top point and
+    the names one per line. points: name, ratio, accuracy."""
+    rows, group = [], []
+    for _, p in points.sort_values(["ratio", "accuracy"], ascending=[True, False]).iterrows():
+        if group and abs(p["ratio"] / group[0]["ratio"] - 1) < 0.01 and \
+                group[0]["accuracy"] - p["accuracy"] <= near:
+            group.append(p)
+            continue
+        if group:
+            rows.append(group)
+        group = [p]
+    if group:
+        rows.append(group)
+    return pd.DataFrame([{"ratio": g[0]["ratio"], "accuracy": g[0]["accuracy"],
+                          "label": "\n".join(str(p["name"]) for p in g)} for g in rows],
+                        columns=["ratio", "accuracy", "label"])
+
+
 def pareto(points: pd.DataFrame) -> alt.LayerChart:
     """Accuracy vs trainable ratio (log x) for our runs and the leaderboard, Pareto front joined.
 
@@ -139,8 +162,9 @@ def pareto(points: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("score:Q", format=".4f")])
     front = alt.Chart(points[points["front"]]).mark_line(
         interpolate="step-after", color="gray", strokeDash=[4, 2]).encode(x=x, y=y, order="ratio:Q")
-    labels = alt.Chart(points[points["source"] == "ours"]).mark_text(
-        align="left", dx=7, dy=-7, fontSize=11).encode(x=x, y=y, text="name:N")
+    labels = alt.Chart(label_groups(points[points["source"] == "ours"])).mark_text(
+        align="left", baseline="bottom", dx=7, dy=-4, fontSize=11, lineBreak="\n").encode(
+        x=x, y=y, text="label:N")
     return alt.layer(front, dots, labels).properties(
         title="Accuracy vs trainable ratio (dashed: Pareto front)", height=380)
 

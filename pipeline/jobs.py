@@ -1,24 +1,29 @@
 """Detached background jobs for the dashboard: one per run folder at a time.
 
     start(run_dir, argv)  spawns a supervisor in a new session (so it survives the
-                          page and the Streamlit server) and returns job.json's dict.
+                          page and the Streamlit server) and returns job.json's dict;
+                          first=[(label, argv), ...] runs stages before argv (the
+                          train form prepares missing data this way).
     read_job(run_dir)     job.json, with a vanished process reported as failed.
     is_alive(run_dir)     the job is still running.
     tail(run_dir)         the last lines of job.log.
     stop(run_dir)         SIGTERM to the job's process group.
+    dismiss(run_dir)      hide a finished job from the job history (job.json kept).
 
 The supervisor (``python -m pipeline.jobs --run-dir R -- argv...``) runs the
 command with stdout+stderr into <run>/job.log and PIPELINE_PROGRESS_FILE set to
 <run>/progress.json, then writes the final status into <run>/job.json:
-{pid, status running|done|failed, command, started, ended, returncode, error}.
-A failed job keeps its log; `error` is the CLI's "error: ..." line, or the last
-line of output. A file lock (job.log.lock) makes check-then-start atomic, so a
+{pid, status running|done|failed, command, started, ended, returncode, error,
+stages, stage, dismissed}. A failed job keeps its log; `error` is the CLI's
+"error: ..." line, or the last line of output, prefixed by the stage that failed
+when the job has several. A file lock (job.log.lock) makes check-then-start atomic, so a
 double click can never start the same job twice.
 """
 from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import shlex
 import signal
@@ -174,12 +179,16 @@ def _reap(proc: subprocess.Popen) -> None:
     threading.Thread(target=proc.wait, daemon=True).start()
 
 
-def start(run_dir, argv: list[str], env: dict | None = None) -> dict:
+def start(run_dir, argv: list[str], env: dict | None = None,
+          first: list[tuple[str, list[str]]] | None = None, label: str = "run") -> dict:
     """Start `argv` as a detached job of `run_dir` (created if missing).
 
-    Returns the job dict written to job.json (status "running").
+    first: (label, argv) stages run before `argv` (itself the stage `label`), in order;
+    the job stops at the first that fails. Returns the job dict written to job.json (status "running").
     Raises PipelineError if a job of this run folder is still running.
     """
+    plan = [(label, [str(a) for a in stage]) for label, stage in (first or [])]
+    plan.append((label, [str(a) for a in argv]))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _locked(run_dir):
@@ -193,8 +202,8 @@ def start(run_dir, argv: list[str], env: dict | None = None) -> dict:
                      "PIPELINE_PROGRESS_FILE": str(run_dir / PROGRESS_FILE)}
         pythonpath = child_env.get("PYTHONPATH", "")
         child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), pythonpath) if p)
-        supervisor = [sys.executable, "-m", "pipeline.jobs", "--run-dir", str(run_dir), "--",
-                      *map(str, argv)]
+        supervisor = [sys.executable, "-m", "pipeline.jobs", "--run-dir", str(run_dir),
+                      "--plan", json.dumps(plan, ensure_ascii=False)]
         proc = subprocess.Popen(supervisor, cwd=REPO_ROOT, env=child_env, start_new_session=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -202,7 +211,8 @@ def start(run_dir, argv: list[str], env: dict | None = None) -> dict:
         # Written under the lock: the supervisor records its outcome only after this.
         job = {"pid": proc.pid, "status": "running", "command": shlex.join(map(str, argv)),
                "argv": [str(a) for a in argv], "started": now_iso(), "ended": None,
-               "returncode": None, "error": None}
+               "returncode": None, "error": None, "stages": [label for label, _ in plan],
+               "stage": plan[0][0]}
         write_json_atomic(run_dir / JOB_FILE, job)
     return job
 
@@ -228,8 +238,26 @@ def _error_line(log_text: str) -> str | None:
     return lines[-1] if lines else None
 
 
-def supervise(run_dir: Path, argv: list[str]) -> int:
-    """Run argv with output into job.log, then record the outcome in job.json."""
+def dismiss(run_dir) -> bool:
+    """Hide a finished job from the job history; False (nothing changed) while it runs."""
+    run_dir = Path(run_dir)
+    with _locked(run_dir):
+        job = read_job(run_dir)
+        if not job or job.get("status") == "running":
+            return False
+        write_json_atomic(run_dir / JOB_FILE, {**job, "dismissed": True})
+    return True
+
+
+def _set_stage(run_dir: Path, label: str) -> None:
+    with _locked(run_dir):
+        path = run_dir / JOB_FILE
+        if path.exists():
+            write_json_atomic(path, {**read_json(path), "stage": label})
+
+
+def _run_stage(run_dir: Path, argv: list[str]) -> tuple[int, str | None]:
+    """Run one command with its output appended to job.log: (returncode, error or None)."""
     with open(run_dir / LOG_FILE, "ab") as log:
         log.write(f"$ {shlex.join(argv)}\n".encode())
         log.flush()
@@ -237,16 +265,28 @@ def supervise(run_dir: Path, argv: list[str]) -> int:
             child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
         except OSError as exc:
-            returncode, error = 127, f"cannot start {argv[0]}: {exc.strerror}"
-        else:
-            # Forward SIGTERM (stop()) to the command so it can clean up.
-            signal.signal(signal.SIGTERM, lambda *_: child.terminate())
-            returncode, error = child.wait(), None
-    if returncode != 0 and error is None:
-        error = _error_line(tail(run_dir, 60)) or f"exited with code {returncode}"
+            return 127, f"cannot start {argv[0]}: {exc.strerror}"
+        # Forward SIGTERM (stop()) to the command so it can clean up.
+        signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+        return child.wait(), None
+
+
+def supervise(run_dir: Path, plan: list[tuple[str, list[str]]]) -> int:
+    """Run each (label, argv) of the plan in turn, output into job.log, stopping at the
+    first failure; then record the outcome in job.json."""
+    returncode, error = 0, None
+    for label, argv in plan:
+        if len(plan) > 1:
+            _set_stage(run_dir, label)
+        returncode, error = _run_stage(run_dir, argv)
+        if returncode != 0:
+            error = error or _error_line(tail(run_dir, 60)) or f"exited with code {returncode}"
+            if len(plan) > 1:
+                error = f"{label}: {error}"
+            break
     with _locked(run_dir):
         path = run_dir / JOB_FILE
-        job = read_json(path) if path.exists() else {"command": shlex.join(argv)}
+        job = read_json(path) if path.exists() else {"command": shlex.join(plan[-1][1])}
         job.update(pid=os.getpid(), status="done" if returncode == 0 else "failed",
                    ended=now_iso(), returncode=returncode, error=error if returncode else None)
         write_json_atomic(path, job)
@@ -257,12 +297,15 @@ def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.jobs",
                                      description="Job supervisor (started by pipeline.jobs.start).")
     parser.add_argument("--run-dir", required=True, type=Path)
+    parser.add_argument("--plan", help='JSON list of [label, argv] stages, run in order')
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no command given after --")
-    return supervise(args.run_dir, command)
+    plan = [(label, list(stage)) for label, stage in json.loads(args.plan)] if args.plan else \
+        [("run", command)] if command else None
+    if not plan:
+        parser.error("no command given: --plan JSON or -- argv")
+    return supervise(args.run_dir, plan)
 
 
 if __name__ == "__main__":

@@ -10,18 +10,31 @@ rule = st.session_state.get("rule", data.HEADLINE_RULE)
 if not base or not cand:
     st.info("Pick a baseline and a candidate run in the sidebar.")
     st.stop()
-table = data.paired_by_type(base, cand, rule)
-if table is None:
-    st.warning(f"`{base}` and `{cand}` need scored math samples (samples_math.jsonl) "
-               "over the same test ids: run Re-score.")
+shared = data.shared_rows(base, cand)
+if shared is None:
+    st.warning(f"{derive.md_code(base)} and {derive.md_code(cand)} need scored math samples "
+               "(samples_math.jsonl): run Re-score.")
     st.stop()
+share_text = (f"{shared['shared']:,} problems in common: {shared['base_rows']:,} rows in "
+              f"{derive.md_code(base)}, {shared['cand_rows']:,} in {derive.md_code(cand)} "
+              "(paired by problem text and reference, not by position)")
+if not shared["shared"]:
+    st.warning(f"No paired statistics: the two runs were tested on different problems ({share_text}). "
+               "Pick runs on the same test set to compare them row by row.")
+    st.stop()
+if shared["shared"] < max(shared["base_rows"], shared["cand_rows"]):
+    st.warning(f"Only {share_text}: every paired number below uses the shared rows alone.")
+else:
+    st.caption(share_text.capitalize() + ".")
+table = data.paired_by_type(base, cand, rule)
 
 order = [t for t in TYPES if t in set(table["type"])] + ["all"]
 total = table[table["type"] == "all"].iloc[0]
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(f"baseline ({rule})", f"{total['base_acc']:.2%}")
 c2.metric(f"candidate ({rule})", f"{total['cand_acc']:.2%}", f"{total['diff']:+.2%}")
-c3.metric("paired samples", f"{int(total['n']):,}")
+c3.metric("paired samples", f"{int(total['n']):,}",
+          help=f"of {shared['base_rows']:,} baseline and {shared['cand_rows']:,} candidate rows")
 c4.metric("McNemar p (all)", f"{total['p_value']:.3g}",
           help=f"{int(total['base_only'])} rows only the baseline got right, "
                f"{int(total['cand_only'])} only the candidate")

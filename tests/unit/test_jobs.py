@@ -112,3 +112,36 @@ def test_import_and_evaluate_argv():
     assert argv[3:] == ["import", "--name", "npu", "--predictions", "p.npy", "--tests", "t.jsonl",
                         "--eval-log", "squad.log"]
     assert jobs.evaluate_argv("results/a", "results/b")[-2:] == ["--baseline", "results/b"]
+
+
+def test_stages_run_in_order_and_a_failed_stage_names_itself(tmp_path):
+    run = tmp_path / "run"
+    marker = tmp_path / "prepared.txt"
+    first = [("prepare data", [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('rows')"])]
+    main = [sys.executable, "-c", f"print('read', open({str(marker)!r}).read())"]
+    job = jobs.start(run, main, first=first, label="train")
+    assert job["stages"] == ["prepare data", "train"] and job["argv"] == main
+    done = wait_finished(run)
+    assert done["status"] == "done" and done["stage"] == "train"
+    assert "read rows" in jobs.tail(run)
+
+    failing = [("prepare data", [sys.executable, "-c", "import sys; print('error: no tokenizer'); sys.exit(3)"])]
+    jobs.start(run, main, first=failing, label="train")
+    done = wait_finished(run)
+    assert done["status"] == "failed" and done["stage"] == "prepare data"
+    assert done["error"] == "prepare data: error: no tokenizer"
+    assert "read rows" not in jobs.tail(run)  # the train stage never ran
+
+
+def test_dismiss_hides_a_finished_job_only(tmp_path):
+    run = tmp_path / "run"
+    jobs.start(run, [sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not jobs.dismiss(run)  # a running job stays listed
+    finally:
+        jobs.stop(run)
+    done = wait_finished(run)
+    assert not done.get("dismissed")
+    assert jobs.dismiss(run) and jobs.read_job(run)["dismissed"] is True
+    jobs.start(run, [sys.executable, "-c", "pass"])  # a new job is listed again
+    assert not wait_finished(run).get("dismissed")
