@@ -96,14 +96,19 @@ def train_argv(config: str | Path, run_name: str, max_steps: int | None = None,
     return argv
 
 
-def import_argv(run_name: str, predictions: Path, tests: Path, train_log: Path | None = None,
-                eval_log: Path | None = None) -> list[str]:
-    argv = pipeline_argv("import", "--name", run_name, "--predictions", predictions, "--tests", tests)
-    if train_log:
-        argv += ["--train-log", str(train_log)]
-    if eval_log:
-        argv += ["--eval-log", str(eval_log)]
-    return argv
+def import_argv(run_name: str, predictions: Path | None = None, tests: Path | None = None,
+                train_log: Path | None = None, eval_log: Path | None = None,
+                squad_predictions: Path | None = None, squad: Path | None = None,
+                baseline: str | None = None, partial: bool = False) -> list[str]:
+    """`python -m pipeline import` with the files given (None ones left out)."""
+    argv = pipeline_argv("import", "--name", run_name)
+    for flag, value in (("--predictions", predictions), ("--tests", tests),
+                        ("--squad-predictions", squad_predictions), ("--squad", squad),
+                        ("--train-log", train_log), ("--eval-log", eval_log),
+                        ("--baseline", baseline)):
+        if value:
+            argv += [flag, str(value)]
+    return argv + ["--partial"] if partial else argv
 
 
 # --- job state ---
