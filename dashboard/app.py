@@ -11,6 +11,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `pipeline` and `dashboard`
 
 from dashboard import sidebar  # noqa: E402
+from pipeline.errors import PipelineError  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "app_pages"
 
@@ -22,8 +23,12 @@ nav = st.navigation([
     st.Page(PAGES / "squad.py", title="SQuAD", icon=":material/menu_book:", url_path="squad"),
     st.Page(PAGES / "training.py", title="Training", icon=":material/show_chart:", url_path="training"),
     st.Page(PAGES / "score.py", title="Score", icon=":material/emoji_events:", url_path="score"),
+    st.Page(PAGES / "compare_runs.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page(PAGES / "import_run.py", title="Import", icon=":material/upload_file:", url_path="import"),
 ])
 sidebar.selectors()
 sidebar.jobs_panel()
-nav.run()
+try:
+    nav.run()
+except PipelineError as exc:  # a corrupt file of the selected runs: say which, keep the app up
+    st.error(f"Cannot show this page: {exc}", icon="🚨")

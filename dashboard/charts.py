@@ -15,12 +15,16 @@ RUN_SCALE = alt.Scale(scheme="tableau10")
 
 def _grouped_bars(frame: pd.DataFrame, x: str, x_title: str, order: list[str] | None,
                   value: str = "accuracy", low: str = "low", high: str = "high",
-                  title: str = "") -> alt.LayerChart:
-    """Bars of `value` per x, one bar per run side by side, with [low, high] error bars."""
+                  title: str = "", colors: alt.Scale | None = None,
+                  run_order: list[str] | None = None) -> alt.LayerChart:
+    """Bars of `value` per x, one bar per run side by side, with [low, high] error bars.
+
+    colors: a ``run_colors`` scale (default: tableau10 over the runs shown); run_order: the
+    runs' order within a group (default: by name)."""
     base = alt.Chart(frame).encode(
         x=alt.X(f"{x}:N", title=x_title, sort=order, axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("run:N"),
-        color=alt.Color("run:N", scale=RUN_SCALE, legend=alt.Legend(orient="top")),
+        xOffset=alt.XOffset("run:N", sort=run_order) if run_order else alt.XOffset("run:N"),
+        color=alt.Color("run:N", scale=colors or RUN_SCALE, legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("run:N"), alt.Tooltip(f"{x}:N"),
                  alt.Tooltip(f"{value}:Q", format=".1%"), alt.Tooltip(f"{low}:Q", format=".1%"),
                  alt.Tooltip(f"{high}:Q", format=".1%"), alt.Tooltip("n:Q")])
@@ -32,17 +36,20 @@ def _grouped_bars(frame: pd.DataFrame, x: str, x_title: str, order: list[str] | 
 
 
 def accuracy_by_type(table: pd.DataFrame, baseline: str, candidate: str,
-                     order: list[str] | None = None) -> alt.LayerChart:
+                     order: list[str] | None = None,
+                     colors: alt.Scale | None = None) -> alt.LayerChart:
     """Grouped bars: per-type accuracy of baseline vs candidate with Wilson 95% intervals.
 
-    table: stats.paired_table output (type, n, base_acc, base_low, base_high, cand_...).
+    table: stats.paired_table output (type, n, base_acc, base_low, base_high, cand_...);
+    colors: a ``run_colors`` scale (default: tableau10 over the two runs).
     """
     long = pd.concat([
         pd.DataFrame({"type": table["type"], "run": name, "n": table["n"],
                       "accuracy": table[f"{side}_acc"], "low": table[f"{side}_low"],
                       "high": table[f"{side}_high"]})
         for side, name in (("base", baseline), ("cand", candidate))], ignore_index=True)
-    return _grouped_bars(long, "type", "problem type", order,
+    return _grouped_bars(long, "type", "problem type", order, colors=colors,
+                         run_order=[baseline, candidate],
                          title="Accuracy by type (bars: Wilson 95% interval)")
 
 
@@ -63,14 +70,19 @@ def paired_difference(table: pd.DataFrame, alpha: float = 0.05,
     ).properties(title="Paired difference per type", height=260)
 
 
-def accuracy_by_bucket(frame: pd.DataFrame, by: str, title: str, order: list[str]) -> alt.LayerChart:
+def accuracy_by_bucket(frame: pd.DataFrame, by: str, title: str, order: list[str],
+                       colors: alt.Scale | None = None,
+                       run_order: list[str] | None = None) -> alt.LayerChart:
     """Grouped bars per bucket (answer length, operand size); frame: run, by, accuracy, low, high, n."""
-    return _grouped_bars(frame, by, title, order, title=f"Accuracy by {title}")
+    return _grouped_bars(frame, by, title, order, title=f"Accuracy by {title}", colors=colors,
+                         run_order=run_order)
 
 
-def accuracy_by_rule(frame: pd.DataFrame, order: list[str]) -> alt.LayerChart:
+def accuracy_by_rule(frame: pd.DataFrame, order: list[str],
+                     colors: alt.Scale | None = None) -> alt.LayerChart:
     """Each grading rule side by side per run; frame: run, rule, accuracy, low, high, n."""
-    return _grouped_bars(frame, "rule", "grading rule", order, title="Accuracy under each rule")
+    return _grouped_bars(frame, "rule", "grading rule", order, title="Accuracy under each rule",
+                         colors=colors)
 
 
 def squad_scores(frame: pd.DataFrame, thresholds: dict[str, float]) -> alt.HConcatChart:
@@ -82,9 +94,12 @@ def squad_scores(frame: pd.DataFrame, thresholds: dict[str, float]) -> alt.HConc
     for metric in ("F1", "EM"):
         part = frame[frame["metric"] == metric]
         bars = alt.Chart(part).mark_bar().encode(
-            x=alt.X("run:N", title=None, sort=None, axis=alt.Axis(labelAngle=-30)),
+            # every run labelled (no thinning to every other bar), and a legend for many runs
+            x=alt.X("run:N", title=None, sort=None,
+                    axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=140)),
             y=alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 100])),
-            color=alt.Color("run:N", scale=RUN_SCALE, legend=None),
+            color=alt.Color("run:N", scale=RUN_SCALE, sort=None,
+                            legend=alt.Legend(orient="top", title="run", columns=4, labelLimit=200)),
             tooltip=[alt.Tooltip("run:N"), alt.Tooltip("value:Q", format=".2f")])
         layers = [bars]
         if metric in thresholds and thresholds[metric] is not None:
@@ -121,6 +136,26 @@ def training_curve(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: s
     return alt.layer(*layers).properties(height=280).interactive(bind_y=False)
 
 
+def label_groups(points: pd.DataFrame, near: float = 0.04) -> pd.DataFrame:
+    """One label per cluster of points that would print on top of each other (the same
+    ratio within 1%, accuracy within `near`): ratio, accuracy of the cluster's top point and
+    the names one per line. points: name, ratio, accuracy."""
+    rows, group = [], []
+    for _, p in points.sort_values(["ratio", "accuracy"], ascending=[True, False]).iterrows():
+        if group and abs(p["ratio"] / group[0]["ratio"] - 1) < 0.01 and \
+                group[0]["accuracy"] - p["accuracy"] <= near:
+            group.append(p)
+            continue
+        if group:
+            rows.append(group)
+        group = [p]
+    if group:
+        rows.append(group)
+    return pd.DataFrame([{"ratio": g[0]["ratio"], "accuracy": g[0]["accuracy"],
+                          "label": "\n".join(str(p["name"]) for p in g)} for g in rows],
+                        columns=["ratio", "accuracy", "label"])
+
+
 def pareto(points: pd.DataFrame) -> alt.LayerChart:
     """Accuracy vs trainable ratio (log x) for our runs and the leaderboard, Pareto front joined.
 
@@ -139,10 +174,78 @@ def pareto(points: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("score:Q", format=".4f")])
     front = alt.Chart(points[points["front"]]).mark_line(
         interpolate="step-after", color="gray", strokeDash=[4, 2]).encode(x=x, y=y, order="ratio:Q")
-    labels = alt.Chart(points[points["source"] == "ours"]).mark_text(
-        align="left", dx=7, dy=-7, fontSize=11).encode(x=x, y=y, text="name:N")
+    labels = alt.Chart(label_groups(points[points["source"] == "ours"])).mark_text(
+        align="left", baseline="bottom", dx=7, dy=-4, fontSize=11, lineBreak="\n").encode(
+        x=x, y=y, text="label:N")
     return alt.layer(front, dots, labels).properties(
         title="Accuracy vs trainable ratio (dashed: Pareto front)", height=380)
+
+
+# ---------------------------------------------------------------- runs by colour, digits, many runs
+
+def run_colors(all_runs: list[str]) -> alt.Scale:
+    """A colour per run that stays with the run: the domain is every run there is (sorted), not
+    the ones on screen, so a run keeps its colour whichever role or selection it is in."""
+    palette = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
+               "#ff9da6", "#9d755d", "#bab0ac"]
+    names = sorted(set(all_runs))
+    return alt.Scale(domain=names, range=[palette[i % len(palette)] for i in range(len(names))])
+
+
+def position_heatmap(frame: pd.DataFrame, positions: list[str], types: list[str],
+                     runs: list[str]) -> alt.FacetChart:
+    """Accuracy per (type, position) as coloured cells, one panel per run, side by side.
+
+    frame: run, type, position, accuracy (0..1), correct, n; positions: column order (sign,
+    then the largest place down); types: row order; runs: panel order.
+    """
+    base = alt.Chart(frame).encode(
+        x=alt.X("position:N", title=None, sort=positions,
+                axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
+        y=alt.Y("type:N", title=None, sort=types))
+    cells = base.mark_rect().encode(
+        color=alt.Color("accuracy:Q", title="right at this position",
+                        scale=alt.Scale(domain=[0, 1], scheme="blues"), legend=alt.Legend(format="%")),
+        tooltip=[alt.Tooltip("run:N"), alt.Tooltip("type:N"), alt.Tooltip("position:N"),
+                 alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("correct:Q"),
+                 alt.Tooltip("n:Q")])
+    labels = base.mark_text(fontSize=10).encode(
+        text=alt.Text("accuracy:Q", format=".0%"),
+        color=alt.condition("datum.accuracy > 0.6", alt.value("white"), alt.value("black")))
+    return alt.layer(cells, labels, data=frame).properties(
+        width=max(160, 30 * len(positions)), height=max(80, 22 * len(types))).facet(
+        column=alt.Column("run:N", title=None, sort=runs)).properties(
+        title="Right digit by position (answer and reference aligned at the decimal point)")
+
+
+def accuracy_by_type_runs(frame: pd.DataFrame, order: list[str], colors: alt.Scale,
+                          run_order: list[str] | None = None) -> alt.LayerChart:
+    """Per-type accuracy of N runs side by side (Wilson 95% whiskers), one colour per run.
+
+    frame: run, type, accuracy, low, high, n; order: type order; colors: ``run_colors``;
+    run_order: bar order within a type (default: by name).
+    """
+    return _grouped_bars(frame, "type", "problem type", order, colors=colors,
+                         run_order=run_order, title="Accuracy by type (bars: Wilson 95% interval)")
+
+
+def accuracy_ratio_minutes(frame: pd.DataFrame, colors: alt.Scale) -> alt.LayerChart:
+    """Accuracy against trainable ratio (log x), point size = training minutes, run colours.
+
+    frame: run, accuracy (0..1), ratio (> 0 kept), minutes (NaN: smallest point).
+    """
+    frame = frame[frame["ratio"] > 0].assign(minutes=frame["minutes"].fillna(0))
+    x = alt.X("ratio:Q", title="trainable ratio (log)", scale=alt.Scale(type="log", padding=40))
+    y = alt.Y("accuracy:Q", title="math accuracy", axis=PCT, scale=alt.Scale(domainMin=0))
+    dots = alt.Chart(frame).mark_circle(opacity=0.85).encode(
+        x=x, y=y, color=alt.Color("run:N", scale=colors, legend=alt.Legend(orient="top")),
+        size=alt.Size("minutes:Q", title="training minutes", scale=alt.Scale(range=[60, 900])),
+        tooltip=[alt.Tooltip("run:N"), alt.Tooltip("accuracy:Q", format=".2%"),
+                 alt.Tooltip("ratio:Q", format=".3e"), alt.Tooltip("minutes:Q", format=".1f")])
+    labels = alt.Chart(frame).mark_text(align="left", dx=9, dy=-9, fontSize=11).encode(
+        x=x, y=y, text="run:N")
+    return alt.layer(dots, labels).properties(
+        title="Accuracy vs trainable ratio (size: training minutes)", height=340)
 
 
 def accuracy_by_step(frame: pd.DataFrame, best_step: int | None, title: str = "") -> alt.LayerChart:

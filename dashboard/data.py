@@ -6,6 +6,11 @@ samples_math.jsonl changes the key, so the page shows it without a restart.
 Derived tables (paired statistics, buckets, joins) are cached on the same keys,
 so a warm page never touches the 100k-row frames it summarises.
 Job status (job.json, progress, log tail) is read uncached: it is live.
+
+A run folder the dashboard cannot read (a corrupt manifest.json or metrics.json) is
+left out of run_ids() and reported by skipped_runs() with the reason, so one bad
+folder never takes the other runs down. Folder names are used as they are (a copy
+named `smollm2-base copy` or `运行一` is a run like any other).
 """
 from __future__ import annotations
 
@@ -17,9 +22,10 @@ import pandas as pd
 import streamlit as st
 
 from pipeline import contest, jobs, runs
+from pipeline.errors import PipelineError
 from pipeline.problems import TYPES
 from pipeline.scoring.math import HEADLINE_RULE, RULES as _PIPELINE_RULES
-from pipeline.scoring.stats import paired_table, wilson_interval
+from pipeline.scoring.stats import pair_keys, paired_table, wilson_interval
 
 RULES = tuple(_PIPELINE_RULES)  # the pipeline's rule names, in its order
 ANSWER_BUCKETS = ([0, 2, 4, 8, 16, np.inf], ["1-2", "3-4", "5-8", "9-16", "17+"])
@@ -32,7 +38,10 @@ def results_dir() -> Path:
 
 
 def run_path(run_id: str) -> Path:
-    return results_dir() / runs.check_run_id(run_id)
+    """results/<run_id>; any folder name listed there, but never a path out of it."""
+    if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\0" in run_id:
+        raise PipelineError(f"not a run folder name: {run_id!r}", results_dir())
+    return results_dir() / run_id
 
 
 def _key(path: Path) -> tuple[str, int]:
@@ -43,9 +52,52 @@ def _key(path: Path) -> tuple[str, int]:
         return str(path), 0
 
 
-def run_ids() -> list[str]:
-    """Run folders (those with a manifest.json), sorted by name."""
+def _folders() -> list[str]:
+    """Every folder under results/ with a manifest.json, sorted by name."""
     return [p.name for p in runs.list_runs(results_dir())]
+
+
+def _check_metrics(met) -> None:
+    """Raise PipelineError when metrics.json lacks the shape every page reads."""
+    if not isinstance(met, dict):
+        raise ValueError("is not a JSON object")
+    math = met.get("math")
+    if math is not None:
+        rules = math.get("rules") if isinstance(math, dict) else None
+        if not isinstance(rules, dict) or not all(
+                isinstance(v, dict) and {"accuracy", "correct", "total"} <= set(v) for v in rules.values()):
+            raise ValueError("math.rules must map each rule to {accuracy, correct, total}")
+    squad = met.get("squad")
+    if squad is not None and not (isinstance(squad, dict) and isinstance(squad.get("mindformers"), dict)
+                                  and {"f1", "em"} <= set(squad["mindformers"])):
+        raise ValueError("squad must hold mindformers {f1, em}")
+
+
+def _problem(run_id: str) -> str | None:
+    """Why the dashboard cannot read a run folder, or None when it can."""
+    folder = results_dir() / run_id
+    try:
+        if not isinstance(_json(*_key(folder / "manifest.json")), dict):
+            return "manifest.json: is not a JSON object"
+        met = _json(*_key(folder / "metrics.json"))
+    except PipelineError as exc:
+        return str(exc).replace(f"{folder}{os.sep}", "")  # the folder is named beside it
+    if met is not None:
+        try:
+            _check_metrics(met)
+        except ValueError as exc:
+            return f"metrics.json {exc}"
+    return None
+
+
+def run_ids() -> list[str]:
+    """Run folders the dashboard can read (a manifest.json, a sound metrics.json if any), by name."""
+    return [r for r in _folders() if _problem(r) is None]
+
+
+def skipped_runs() -> list[tuple[str, str]]:
+    """(folder, reason) for each run folder left out of run_ids()."""
+    return [(r, why) for r in _folders() if (why := _problem(r)) is not None]
 
 
 # --- raw readers (cached) ---
@@ -62,20 +114,27 @@ def _math_frame(path: str, mtime: int) -> pd.DataFrame | None:
     frame = pd.DataFrame(runs.read_jsonl(Path(path)))
     if frame.empty:
         return None
+    if "verdicts" not in frame or not frame["verdicts"].map(lambda v: isinstance(v, dict)).all():
+        raise PipelineError("every row needs a 'verdicts' object: not a scored samples file "
+                            "(run Re-score)", path)
     verdicts = pd.DataFrame(frame.pop("verdicts").tolist(), index=frame.index)
     for rule in verdicts.columns:
         frame[f"ok_{rule}"] = verdicts[rule].fillna(False).astype(bool)
-    for col in ("extracted", "error_class", "output", "problem", "reference"):
+    for col in ("id", "type", "extracted", "error_class", "output", "problem", "reference"):
         if col not in frame:
             frame[col] = None
     frame["type"] = frame["type"].fillna("unknown").astype(str)
+    frame["pair_key"] = pair_keys(frame["problem"], frame["reference"])
     reference = frame["reference"].fillna("").astype(str)
     frame["answer_digits"] = reference.str.count(r"\d")
     # Largest operand in the problem, by digits of its integer part.
     ints = frame["problem"].fillna("").astype(str).str.findall(r"(\d+)(?:\.\d+)?")
     frame["operand_digits"] = [max((len(x) for x in xs), default=0) for xs in ints]
-    frame["answer_len"] = pd.cut(frame["answer_digits"], *ANSWER_BUCKETS).astype(str)
-    frame["operand_size"] = pd.cut(frame["operand_digits"], *OPERAND_BUCKETS).astype(str)
+    # bins and labels by name: positionally the labels would land in pd.cut's `right`
+    frame["answer_len"] = pd.cut(frame["answer_digits"], bins=ANSWER_BUCKETS[0],
+                                 labels=ANSWER_BUCKETS[1]).astype(str)
+    frame["operand_size"] = pd.cut(frame["operand_digits"], bins=OPERAND_BUCKETS[0],
+                                   labels=OPERAND_BUCKETS[1]).astype(str)
     return frame
 
 
@@ -84,7 +143,13 @@ def _squad_frame(path: str, mtime: int) -> pd.DataFrame | None:
     if not mtime:
         return None
     frame = pd.DataFrame(runs.read_jsonl(Path(path)))
-    return None if frame.empty else frame
+    if frame.empty:
+        return None
+    missing = [c for c in ("id", "question", "gold", "prediction", "mf_f1", "mf_em") if c not in frame]
+    if missing:
+        raise PipelineError(f"rows lack {', '.join(missing)}: not a scored SQuAD samples file "
+                            "(run Re-score)", path)
+    return frame
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -134,6 +199,20 @@ def training(run_id: str) -> tuple[pd.DataFrame | None, list[str]]:
     return _train_frame(*_key(run_path(run_id) / "train.log"))
 
 
+def created(run_id: str) -> str:
+    """When the run was made (manifest 'created'), '' if unknown: orders runs newest first."""
+    value = manifest(run_id).get("created")
+    return value if isinstance(value, str) else ""
+
+
+def recorded_baseline(run_id: str) -> str | None:
+    """The baseline a run was compared with: its manifest's baseline_run (set by train or
+    evaluate --baseline), else its metrics' comparison."""
+    name = manifest(run_id).get("baseline_run") or \
+        ((metrics(run_id) or {}).get("comparison") or {}).get("baseline")
+    return name if isinstance(name, str) else None
+
+
 def has_train_log(run_id: str) -> bool:
     return (run_path(run_id) / "train.log").exists()
 
@@ -157,7 +236,8 @@ def _paired(base_key, cand_key, rule: str) -> pd.DataFrame | None:
     col = f"ok_{rule}"
     if base is None or cand is None or col not in base or col not in cand:
         return None
-    joined = cand[["id", "type", col]].merge(base[["id", col]], on="id", suffixes=("_c", "_b"))
+    joined = cand[["pair_key", "type", col]].merge(base[["pair_key", col]], on="pair_key",
+                                                   suffixes=("_c", "_b"))
     if joined.empty:
         return None
     joined = joined.rename(columns={f"{col}_b": "base", f"{col}_c": "cand"})
@@ -168,8 +248,24 @@ def _paired(base_key, cand_key, rule: str) -> pd.DataFrame | None:
 
 
 def paired_by_type(baseline: str, candidate: str, rule: str) -> pd.DataFrame | None:
-    """Per-type paired comparison (stats.paired_table) over test ids both runs answered."""
+    """Per-type paired comparison (stats.paired_table) over the problems both runs answered
+    (paired by problem text + reference, never by position); None when they share none."""
     return _paired(_math_key(baseline), _math_key(candidate), rule)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _shared(base_key, cand_key) -> dict | None:
+    base, cand = _math_frame(*base_key), _math_frame(*cand_key)
+    if base is None or cand is None:
+        return None
+    return {"shared": int(cand["pair_key"].isin(set(base["pair_key"])).sum()),
+            "base_rows": len(base), "cand_rows": len(cand)}
+
+
+def shared_rows(baseline: str, candidate: str) -> dict | None:
+    """{shared, base_rows, cand_rows}: how many math problems the two runs have in common;
+    None when either has no scored samples."""
+    return _shared(_math_key(baseline), _math_key(candidate))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -199,13 +295,36 @@ def _error_rows(base_key, cand_key) -> pd.DataFrame | None:
     if base is None:
         return cand
     ok_cols = [c for c in base.columns if c.startswith("ok_")]
-    renamed = base[["id", *ok_cols]].rename(columns={c: f"base_{c}" for c in ok_cols})
-    return cand.merge(renamed, on="id", how="left")
+    renamed = base[["pair_key", *ok_cols]].rename(columns={c: f"base_{c}" for c in ok_cols})
+    return cand.merge(renamed, on="pair_key", how="left")
 
 
 def error_rows(candidate: str, baseline: str | None) -> pd.DataFrame | None:
     """Candidate's samples with the baseline's verdicts as base_ok_<rule> columns."""
     return _error_rows(_math_key(baseline) if baseline else None, _math_key(candidate))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _classes_under(key, rule: str) -> np.ndarray | None:
+    from pipeline.scoring.errors import wrong_answer_class
+    frame = _math_frame(*key)
+    if frame is None or f"ok_{rule}" not in frame:
+        return None
+    # A class depends on the answer only, never on the rule, except for being None when the
+    # rule says right; the stored one (headline rule) is reused where there is one.
+    return np.array([
+        None if ok else (stored if isinstance(stored, str) else wrong_answer_class(
+            problem or "", reference or "", extracted if isinstance(extracted, str) else None,
+            output or "", ptype))
+        for ok, stored, problem, reference, extracted, output, ptype in zip(
+            frame[f"ok_{rule}"], frame["error_class"], frame["problem"], frame["reference"],
+            frame["extracted"], frame["output"], frame["type"])], dtype=object)
+
+
+def error_classes(run_id: str, rule: str) -> np.ndarray | None:
+    """The error class of each math sample (samples order) under `rule`: None exactly where
+    that rule calls the sample right (the stored classes follow the headline rule only)."""
+    return _classes_under(_math_key(run_id), rule)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -251,8 +370,57 @@ def leaderboard() -> pd.DataFrame:
 
 
 def preset_configs() -> list[str]:
-    """Training presets the train job can start from (configs/*.yaml, repo-relative)."""
-    return sorted(str(p.relative_to(runs.REPO_ROOT)) for p in (runs.REPO_ROOT / "configs").glob("*.yaml"))
+    """CPU training presets the train job can start from (configs/*.yaml, repo-relative)."""
+    return sorted(str(p.relative_to(runs.REPO_ROOT)) for p in (runs.REPO_ROOT / "configs").glob("*.yaml")
+                  if preset_info(str(p.relative_to(runs.REPO_ROOT))).get("device") == "cpu")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _yaml(path: str, mtime: int) -> dict:
+    import yaml
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if mtime else None
+    except (OSError, yaml.YAMLError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def preset_info(preset: str) -> dict:
+    """{device, lora: {rank, alpha, targets}, max_steps, data_train} of a preset YAML ({} if unreadable)."""
+    config = _yaml(*_key(runs.REPO_ROOT / preset))
+    if not config:
+        return {}
+    return {"device": config.get("device"), "lora": config.get("lora") or {},
+            "max_steps": (config.get("train") or {}).get("max_steps"),
+            "data_train": (config.get("data") or {}).get("train")}
+
+
+def data_recipes() -> dict[str, str]:
+    """Data recipe name -> configs/data/<name>.yaml (repo-relative)."""
+    return {p.stem: str(p.relative_to(runs.REPO_ROOT))
+            for p in sorted((runs.REPO_ROOT / "configs" / "data").glob("*.yaml"))}
+
+
+def prepared_dir(recipe: str) -> Path:
+    """Where the train form keeps a recipe's prepared data: $PIPELINE_DATA_DIR/<name> when set
+    (tests), else the recipe's own output folder (data/prepared/<name>, as the CLI writes it)."""
+    root = os.environ.get("PIPELINE_DATA_DIR")
+    if root:
+        return Path(root) / recipe
+    output = (_yaml(*_key(runs.REPO_ROOT / data_recipes()[recipe])).get("output") or {})
+    return runs.REPO_ROOT / (output.get("dir") or f"data/prepared/{recipe}")
+
+
+def preset_recipe(preset: str) -> str | None:
+    """The recipe a preset's data.train was prepared by (data/prepared/<name>/...), else the
+    recipe named like its model kind ('tiny'), else None."""
+    info = preset_info(preset)
+    train = str(info.get("data_train") or "")
+    for name in data_recipes():
+        if f"/prepared/{name}/" in f"/{train}":
+            return name
+    kind = (_yaml(*_key(runs.REPO_ROOT / preset)).get("model") or {}).get("kind")
+    return kind if kind in data_recipes() else None
 
 
 # --- live job state (never cached) ---
@@ -266,15 +434,16 @@ def job_state(run_dir: Path) -> dict | None:
             "progress": jobs.read_progress(run_dir), "log": jobs.tail(run_dir, 30)}
 
 
-def all_jobs() -> list[tuple[str, dict]]:
-    """(folder name, job.json) for every folder under results/ with a job, newest first."""
+def all_jobs(include_dismissed: bool = False) -> list[tuple[str, dict]]:
+    """(folder name, job.json) for every folder under results/ with a job, newest first;
+    dismissed ones only when asked."""
     root = results_dir()
     found = []
     if root.is_dir():
         for path in root.iterdir():
             if (path / jobs.JOB_FILE).is_file():
                 job = jobs.read_job(path)
-                if job:
+                if job and (include_dismissed or not job.get("dismissed")):
                     found.append((path.name, job))
     return sorted(found, key=lambda item: item[1].get("started") or "", reverse=True)
 
@@ -282,36 +451,62 @@ def all_jobs() -> list[tuple[str, dict]]:
 # --- import staging (the Import page) ---
 
 UPLOADS = "_uploads"  # under results/; not a valid run id, so never listed as a run
+UPLOAD_MAX_AGE_S = 3600
 
 
-def stage_upload(run_name: str, filename: str, payload: bytes) -> Path:
-    """Save an uploaded file to results/_uploads/<run>/<name> for the importer to read."""
-    folder = results_dir() / UPLOADS / runs.check_run_id(run_name)
+def stage_upload(run_name: str, field: str, filename: str, payload: bytes) -> Path:
+    """Save an uploaded file to results/_uploads/<run>/<field>/<name> for the importer.
+
+    One folder per field: the math and SQuAD files of an NPU run often share a name
+    (result_npy.npy). Rewritten only when the bytes changed, so its mtime (the key of the
+    cached checks) stays put across reruns.
+    """
+    folder = results_dir() / UPLOADS / runs.check_run_id(run_name) / field
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / Path(filename).name
-    path.write_bytes(payload)
+    if not path.is_file() or path.stat().st_size != len(payload) or path.read_bytes() != payload:
+        path.write_bytes(payload)
     return path
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _preview_predictions(path: str, mtime: int) -> dict:
-    from pipeline.npy import load_predictions  # the safe loader: never unpickles arbitrary objects
-    texts = load_predictions(Path(path))
-    return {"count": len(texts), "head": texts[:3]}
+def sweep_uploads(max_age_s: float = UPLOAD_MAX_AGE_S) -> list[str]:
+    """Remove staged upload folders no import needs any more; returns their run names.
 
-
-def preview_predictions(path: Path) -> dict:
-    """{count, head} of a prediction .npy read with the restricted unpickler.
-
-    Raises PipelineError for a missing, corrupt or unsafe file (one that names
-    any global beyond numpy's array machinery).
+    A folder goes once its run exists (the importer copied what it needs) or when nothing in
+    it changed for max_age_s (an abandoned page); never while an import job for it runs.
     """
-    return _preview_predictions(*_key(Path(path)))
+    import shutil
+    import time
+    root = results_dir() / UPLOADS
+    removed = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        run = results_dir() / folder.name
+        if not folder.is_dir() or jobs.is_alive(run):
+            continue
+        newest = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()),
+                     default=folder.stat().st_mtime)
+        if (run / "manifest.json").is_file() or time.time() - newest > max_age_s:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
 
 
-def preview_tests(path: Path) -> dict:
-    """{count, head} of a JSON Lines test file, checked as `import` checks it (bounded reads,
-    problem/solution on every row); PipelineError naming the file and line."""
-    from pipeline.infer import load_math_tests
-    rows = load_math_tests(Path(path))
-    return {"count": len(rows), "head": rows[:3]}
+@st.cache_data(show_spinner=False, max_entries=16)
+def _check_import(keys: tuple, partial: bool) -> dict:
+    from pipeline.importer import check_inputs  # reads .npy files with the safe loader only
+    info = check_inputs(**{field: path for field, path, _ in keys}, partial=partial)
+    return {task: info[task] for task in ("math", "squad")} | {"warnings": info["warnings"]}
+
+
+def check_import(partial: bool = False, **paths) -> dict:
+    """{"math", "squad", "warnings"} of an import's files, checked as `import` checks them
+    (the counts match, .npy files safe and phase 1, test rows JSON Lines of problem/solution,
+    regular files only). Raises PipelineError saying what is wrong with which file."""
+    keys = tuple((field, str(path), _key(Path(path))[1] if path else 0)
+                 for field, path in sorted(paths.items()) if path)
+    return _check_import(keys, partial)
+
+
+def squad_run_ids() -> list[str]:
+    """Runs with SQuAD scores: the baselines an imported run can be gated against."""
+    return [r for r in run_ids() if (metrics(r) or {}).get("squad")]

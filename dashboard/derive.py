@@ -19,9 +19,14 @@ PAIR_FILTERS = ("all rows", "baseline right, candidate wrong", "baseline wrong, 
 
 
 def adapter_label(adapter: dict | None) -> str:
-    """'r8 a16 wq,wv' for a LoRA adapter, 'none' without one."""
+    """'r8 a16 wq,wv' for a LoRA adapter, 'none' without one; an adapter whose shape is
+    not recorded (an import without a training log naming it) is 'unknown', with its
+    trainable parameter count when the log gave one."""
     if not adapter:
         return "none"
+    if adapter.get("rank") is None and not adapter.get("targets"):
+        params = adapter.get("trainable_params")
+        return f"unknown ({params:,} trainable)" if isinstance(params, int) else "unknown"
     alpha = adapter.get("alpha")
     parts = [f"r{adapter.get('rank', '?')}"]
     if alpha is not None:
@@ -49,16 +54,16 @@ def overview_table(summaries: list[dict], rule: str, leaderboard_scores: list[fl
         score = contest.contest_score(accuracy, ratio) if accuracy is not None and ratio is not None \
             else None
         rows.append({
-            "run": item["run_id"], "kind": man.get("kind"),
-            "model": (man.get("model") or {}).get("name"),
+            "run": item["run_id"], "kind": text_or_dash(man.get("kind")),
+            "model": text_or_dash((man.get("model") or {}).get("name")),
             "adapter": adapter_label(adapter), "trainable_ratio": ratio,
             "math_acc": None if accuracy is None else 100.0 * accuracy,
             "math_n": math["total"] if math else None,
             "squad_f1": (squad.get("mindformers") or {}).get("f1"),
             "squad_em": (squad.get("mindformers") or {}).get("em"),
-            "gate": gate_label(gate, man.get("kind")),
+            "gate": text_or_dash(gate_label(gate, man.get("kind"))),
             "score": score,
-            "rank": None if score is None else 1 + sum(1 for s in leaderboard_scores if s >= score),
+            "rank": None if score is None else contest.rank_among(score, leaderboard_scores),
         })
     return pd.DataFrame(rows)
 
@@ -85,18 +90,18 @@ def filter_errors(frame: pd.DataFrame, rule: str, types: list[str] | None = None
                   classes: list[str] | None = None, text: str = "") -> pd.DataFrame:
     """Rows of the error-case table that pass every filter.
 
-    verdict: 'wrong' | 'right' | 'any' under `rule`; pair: one of PAIR_FILTERS
-    (needs base_ok_<rule>; rows without a baseline verdict drop out of the
-    paired filters); classes: error classes ('correct' matches rows with none);
+    verdict: 'wrong' | 'right' | 'any' under `rule`, ignored under a pair filter
+    (which fixes the candidate's verdict); pair: one of PAIR_FILTERS (needs
+    base_ok_<rule>; rows without a baseline verdict drop out of the paired filters); classes: error classes ('correct' matches rows with none);
     text: case-insensitive substring of problem, output, reference or extracted.
     """
     ok = frame[f"ok_{rule}"]
     mask = pd.Series(True, index=frame.index)
     if types:
         mask &= frame["type"].isin(types)
-    if verdict == "wrong":
+    if pair == PAIR_FILTERS[0] and verdict == "wrong":
         mask &= ~ok
-    elif verdict == "right":
+    elif pair == PAIR_FILTERS[0] and verdict == "right":
         mask &= ok
     if pair != PAIR_FILTERS[0]:
         base = frame.get(f"base_ok_{rule}")
@@ -115,6 +120,55 @@ def filter_errors(frame: pd.DataFrame, rule: str, types: list[str] | None = None
             hit |= frame[col].fillna("").astype(str).str.lower().str.contains(needle, regex=False)
         mask &= hit
     return frame[mask]
+
+
+def implied_verdict(pair: str) -> str:
+    """The candidate verdict a pair filter implies ('wrong' for a regression)."""
+    return "wrong" if pair == PAIR_FILTERS[1] else "right" if pair == PAIR_FILTERS[2] else "any"
+
+
+def picked_row(shown: pd.DataFrame, picked: list[int]) -> pd.Series | None:
+    """The selected row of the table on screen, None without one or when it is gone."""
+    if not picked or not 0 <= picked[0] < len(shown):
+        return None
+    return shown.iloc[picked[0]]
+
+
+def digest(value) -> str:
+    """A short stable hash of a value's repr (widget keys that change with their inputs)."""
+    import hashlib
+    return hashlib.sha1(repr(value).encode("utf-8")).hexdigest()[:12]
+
+
+def md_code(text) -> str:
+    """Text as a Markdown code span that no backtick inside can close early."""
+    text = "" if missing(text) else str(text)
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else "` `"
+
+
+def md_text(text) -> str:
+    """Text for st.markdown with every Markdown/Streamlit marker escaped (no links, images,
+    emphasis, code, colour directives or maths from data)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", "" if missing(text) else str(text))
+
+
+def sample_html(sample) -> str:
+    """One error case as escaped HTML: id, type, class, problem, reference, extracted answer
+    and the output with the answer marked. Nothing in the row can become a tag, link or image."""
+    esc = lambda v: html.escape(as_text(v) if not isinstance(v, (int, float)) else str(v))  # noqa: E731
+    extracted = as_text(sample.get("extracted"))
+    return (
+        "<div style='font-size:0.95rem;line-height:1.5'>"
+        f"<b>{esc(sample.get('id'))}</b> · {esc(sample.get('type'))} · error class "
+        f"<code>{esc(as_text(sample.get('error_class')) or 'correct')}</code><br>"
+        f"<b>Problem:</b> <span data-field='problem'>{esc(sample.get('problem'))}</span><br>"
+        f"<b>Reference:</b> <code>{esc(sample.get('reference'))}</code> · "
+        f"<b>Extracted:</b> <code>{esc(extracted or '(none)')}</code>"
+        "<pre style='white-space:pre-wrap;margin-top:0.5rem'>"
+        f"{highlight_html(sample.get('output'), extracted)}</pre></div>")
 
 
 def as_text(value) -> str:
@@ -138,17 +192,11 @@ def highlight_html(text: str | None, answer: str | None) -> str:
 
 
 def ema(values: pd.Series, weight: float) -> pd.Series:
-    """TensorBoard-style smoothing: s_t = weight * s_{t-1} + (1 - weight) * x_t, debiased."""
+    """TensorBoard-style smoothing: s_t = weight * s_{t-1} + (1 - weight) * x_t, debiased
+    (pandas' adjusted exponential mean with alpha = 1 - weight is exactly that)."""
     if not 0.0 <= weight < 1.0:
         raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
-    x = values.astype(float).to_numpy()
-    out = np.empty_like(x)
-    acc, norm = 0.0, 0.0
-    for i, v in enumerate(x):
-        acc = weight * acc + (1.0 - weight) * v
-        norm = weight * norm + (1.0 - weight)
-        out[i] = acc / norm
-    return pd.Series(out, index=values.index)
+    return values.astype(float).ewm(alpha=1.0 - weight, adjust=True).mean()
 
 
 def llama3_lora_params(rank: int, targets: list[str]) -> int:
@@ -174,7 +222,7 @@ def what_if(rank: int, targets: list[str], accuracy: float, leaderboard_scores: 
     ratio = contest.trainable_ratio(params)
     score = contest.contest_score(accuracy, ratio)
     return {"params": params, "ratio": ratio, "score": score,
-            "rank": 1 + sum(1 for s in leaderboard_scores if s >= score)}
+            "rank": contest.rank_among(score, leaderboard_scores)}
 
 
 def pareto_front(points: pd.DataFrame, x: str = "ratio", y: str = "accuracy") -> pd.Series:
@@ -194,11 +242,24 @@ def safe_run_name(text: str) -> str:
     return slug[:100]
 
 
+def missing(value) -> bool:
+    """None, NaN or pandas NA: an empty cell."""
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array is a value
+        return False
+
+
 def fmt(value, spec: str = ".4f", suffix: str = "") -> str:
     """A number formatted for a metric tile; '—' for None or NaN."""
-    if value is None or (isinstance(value, float) and value != value):
+    if missing(value):
         return "—"
     return f"{value:{spec}}{suffix}"
+
+
+def text_or_dash(value) -> str:
+    """A text cell for display: '—' when empty (never 'None' or 'nan')."""
+    return "—" if missing(value) or value == "" else str(value)
 
 
 def long_by_run(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -17,8 +17,9 @@ COMMAND_MODULES = [
     "pipeline.commands.scoring",   # classify, score-math
     "pipeline.commands.artifacts", # score-squad, parse-log, contest-score
     "pipeline.commands.data",      # data generate|import|prepare|stats|squad
-    "pipeline.commands.model",     # train, lora-params, npu-commands, convert
+    "pipeline.commands.model",     # train, lora-params, npu-commands, npu-check, convert
     "pipeline.commands.runs",      # infer, evaluate, import, runs
+    "pipeline.commands.analysis",  # errors, report
     "pipeline.commands.curve",     # eval-checkpoints
     "pipeline.commands.main_job",  # main (the README's end-to-end job)
 ]

@@ -57,6 +57,18 @@ def read_curve(run: Path) -> list[dict]:
     return points
 
 
+def validation_tests(run: Path) -> Path | None:
+    """The validation split prepared beside the run's training data (data prepare writes
+    train.mindrecord / train.jsonl and validation.jsonl into one folder), None if absent."""
+    train = ((runs.read_manifest(run).get("data") or {}).get("train") or {}).get("path")
+    if not train:
+        return None
+    candidate = Path(train).parent / "validation.jsonl"
+    if not candidate.is_absolute():
+        candidate = runs.REPO_ROOT / candidate
+    return candidate if candidate.is_file() else None
+
+
 def best_point(points: list[dict], rule: str | None = None) -> dict | None:
     """The point with the highest accuracy under `rule` (default: each point's headline);
     the earliest step wins a tie (fewer steps, same accuracy)."""

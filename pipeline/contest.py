@@ -123,4 +123,9 @@ def leaderboard_rank(score: float, entries: list[LeaderboardEntry] | None = None
     Ties go to the published team (a new entry must beat a score to pass it).
     """
     entries = load_leaderboard() if entries is None else entries
-    return 1 + sum(1 for e in entries if e.score >= score)
+    return rank_among(score, [e.score for e in entries])
+
+
+def rank_among(score: float, scores) -> int:
+    """Rank (1-based) of `score` among published `scores`; a tie goes to the published one."""
+    return 1 + sum(1 for s in scores if s >= score)

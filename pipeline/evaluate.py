@@ -48,12 +48,12 @@ def score_math_run(run: Path, manifest: dict) -> tuple[dict, list[dict]] | None:
         return None
     texts, tests = inputs
     template = (manifest.get("prompt_template") or {}).get("math")
-    rows, summary = score_math(texts, tests, prompt=template,
+    rows, summary = score_math(texts, tests, prompt=template, headline=HEADLINE_RULE,
                                gen_seconds=_gen_seconds(run, "math", len(tests)))
     for row in rows:
         row.setdefault("gen_seconds", None)
     return {"total": summary["total"], "headline_rule": HEADLINE_RULE,
-            "rules": summary["rules"]}, rows
+            "rules": summary["rules"], "positions": summary["positions"]}, rows
 
 
 def score_squad_run(run: Path, manifest: dict) -> tuple[dict, list[dict]] | None:
@@ -136,27 +136,43 @@ def gate_verdict(gate: dict | None, kind: str | None) -> str | None:
     return "pass" if gate.get("pass") else "FAIL"
 
 
-def compare_math(metrics: dict, baseline: dict | None) -> list[dict]:
-    """Per-type accuracy under the headline rule, run vs baseline (baseline None if absent)."""
+def baseline_math_rows(base_run: Path) -> list[dict]:
+    """The baseline's scored math rows: its samples_math.jsonl, else scored in memory
+    (nothing written); [] when it has no math predictions."""
+    samples = runs.task_file(base_run, "samples", "math")
+    if samples.is_file():
+        return runs.read_jsonl(samples)
+    scored = score_math_run(base_run, runs.read_manifest(base_run))
+    return scored[1] if scored else []
+
+
+def compare_math(metrics: dict, rows: list[dict], base_rows: list[dict] | None) -> list[dict]:
+    """Per-type accuracy under the headline rule; with a baseline, both runs on the rows they
+    share only (paired by the problem itself, stats.pair_rows), never by position."""
+    from pipeline.scoring.stats import pair_rows
     math = metrics.get("math")
     if not math:
         return []
     rule = math["headline_rule"]
-    mine = math["rules"][rule]
-    base_math = (baseline or {}).get("math")
-    base = base_math["rules"].get(rule) if base_math else None
-    types = list(mine["by_type"])
-    if base:
-        types += [t for t in base["by_type"] if t not in mine["by_type"]]
+    if base_rows is None:
+        mine = math["rules"][rule]
+        return [{"type": name, "total": e["total"], "accuracy": e["accuracy"], "baseline": None,
+                 "delta": None} for name, e in [("ALL", mine), *mine["by_type"].items()]]
+    pairs = pair_rows(base_rows, rows)
+    groups: dict[str, list[tuple[bool, bool]]] = {"ALL": []}
+    for base, cand in pairs:
+        verdicts = (bool(cand["verdicts"].get(rule)), bool(base["verdicts"].get(rule)))
+        groups["ALL"].append(verdicts)
+        groups.setdefault(cand.get("type") or "unknown", []).append(verdicts)
+    order = ["ALL", *math["rules"][rule]["by_type"]]
     out = []
-    for name, entry, base_entry in ([("ALL", mine, base)] +
-                                    [(t, mine["by_type"].get(t), base and base["by_type"].get(t))
-                                     for t in types]):
-        acc = entry["accuracy"] if entry else None
-        base_acc = base_entry["accuracy"] if base_entry else None
-        out.append({"type": name, "total": entry["total"] if entry else 0, "accuracy": acc,
-                    "baseline": base_acc,
-                    "delta": None if acc is None or base_acc is None else acc - base_acc})
+    for name, pairs_of_type in sorted(groups.items(), key=lambda g: order.index(g[0])
+                                      if g[0] in order else len(order)):
+        n = len(pairs_of_type)
+        acc = sum(c for c, _ in pairs_of_type) / n if n else None
+        base_acc = sum(b for _, b in pairs_of_type) / n if n else None
+        out.append({"type": name, "total": n, "accuracy": acc, "baseline": base_acc,
+                    "delta": None if acc is None else acc - base_acc})
     return out
 
 
@@ -177,12 +193,13 @@ def evaluate(ref, baseline: str | None = None, results: Path | None = None) -> d
 def _evaluate_run(run: Path, baseline: str | None, results: Path | None) -> dict:
     manifest = runs.read_manifest(run)
     baseline = baseline or manifest.get("baseline_run")
-    base_metrics = None
+    base_metrics = base_rows = None
     if baseline:
         base_run = runs.resolve_run(baseline, results)
         if base_run.resolve() == run.resolve():
             raise PipelineError("a run cannot be its own baseline", run)
         base_metrics = run_scores(base_run)
+        base_rows = baseline_math_rows(base_run)
         baseline = base_run.name
 
     math = score_math_run(run, manifest)
@@ -202,6 +219,10 @@ def _evaluate_run(run: Path, baseline: str | None, results: Path | None) -> dict
                "trainable_params": trainable, "total_params": total, "trainable_ratio": ratio,
                "score": None, "score_by_rule": {}, "leaderboard_rank": None,
                "evaluated": runs.now_iso()}
+    comparison = compare_math(metrics, math[1] if math else [], base_rows)
+    if baseline:
+        paired = next((row["total"] for row in comparison if row["type"] == "ALL"), 0)
+        metrics["comparison"] = {"baseline": baseline, "paired_rows": paired}
     if math is not None and ratio is not None:
         metrics["score_by_rule"] = {rule: contest.contest_score(entry["accuracy"], ratio)
                                     for rule, entry in math[0]["rules"].items()}
@@ -210,7 +231,7 @@ def _evaluate_run(run: Path, baseline: str | None, results: Path | None) -> dict
     runs.write_json_atomic(run / "metrics.json", metrics)
     if baseline:
         runs.update_manifest(run, baseline_run=baseline)
-    return {"metrics": metrics, "comparison": compare_math(metrics, base_metrics),
+    return {"metrics": metrics, "comparison": comparison,
             "baseline_run": baseline, "kind": manifest.get("kind")}
 
 
@@ -250,8 +271,15 @@ def render_report(result: dict) -> str:
     if m["score"] is not None:
         lines.append(f"contest score {m['score']:.4f} (leaderboard rank {m['leaderboard_rank']})")
     table = result.get("comparison") or []
+    base = result.get("baseline_run")
+    if base and m["math"]:
+        paired = (m.get("comparison") or {}).get("paired_rows", 0)
+        lines.append(f"baseline {base}: {paired} of this run's {m['math']['total']} math rows are "
+                     "in its test set (paired by problem and reference)"
+                     + ("" if paired else "; no per-type comparison"))
+        if not paired:
+            table = []
     if table:
-        base = result.get("baseline_run")
         lines.append("")
         lines.append(f"{'type':<18}{'rows':>6}  {'run':>7}  {('base' if base else ''):>7}  "
                      f"{('delta' if base else ''):>7}")

@@ -108,8 +108,10 @@ def render_finetune(preset, cards: int = 4, checkpoint: str = "", tokenizer: str
                            "scale_sense": {"type": "DynamicLossScaleUpdateCell", "loss_scale_value": 65536,
                                            "scale_factor": 2, "scale_window": 1000},
                            "use_clip_grad": True},
-        "optimizer": {"type": "FP32StateAdamWeightDecay", "beta1": t.betas[0], "beta2": t.betas[1],
-                      "eps": 1.0e-8, "weight_decay": t.weight_decay, "learning_rate": t.lr},
+        # MindFormers 1.9 registers AdamW (betas as a pair); the contest's r1.1 called it
+        # FP32StateAdamWeightDecay (beta1/beta2), a name 1.9 no longer knows (npu-check).
+        "optimizer": {"type": "AdamW", "betas": list(t.betas), "eps": 1.0e-8,
+                      "weight_decay": t.weight_decay, "learning_rate": t.lr},
         "lr_schedule": {"type": schedule, "learning_rate": t.lr, "lr_end": 0.0,
                         "warmup_ratio": t.warmup_ratio, "total_steps": -1},
         "train_dataset": data,

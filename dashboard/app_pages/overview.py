@@ -8,7 +8,7 @@ st.title("Runs")
 rule = st.session_state.get("rule", data.HEADLINE_RULE)
 summaries = data.run_summaries()
 if not summaries:
-    st.info(f"No runs in `{data.results_dir()}` yet. Train, infer and evaluate one, or use Import.")
+    st.info(f"No runs in {derive.md_code(data.results_dir())} yet. Train, infer and evaluate one, or use Import.")
     st.stop()
 
 board = data.leaderboard()
@@ -41,11 +41,13 @@ for col, label, run in ((cols[0], "Baseline", base), (cols[1], "Candidate", cand
         continue
     r = row.iloc[0]
     with col.container(border=True):
-        st.markdown(f"**{label}: `{run}`** · {r['model']} · adapter {r['adapter']}")
+        st.markdown(f"**{label}:** {derive.md_code(run)} · {derive.md_text(r['model'])} · "
+                    f"adapter {derive.md_text(r['adapter'])}")
         m1, m2, m3 = st.columns(3)
         m1.metric("math accuracy", derive.fmt(r["math_acc"], ".2f", "%"))
         m2.metric("contest score", derive.fmt(r["score"]))
         if r["gate"] == derive.GATE_REFERENCE:  # the long label would be cut in a metric card
             m3.metric("SQuAD gate", "—", help="A baseline is the reference its fine-tunes are gated against.")
         else:
-            m3.metric("SQuAD gate", r["gate"] or "—")
+            m3.metric("SQuAD gate", derive.text_or_dash(r["gate"]),
+                      help=None if r["gate"] != "—" else "No SQuAD scores for this run (or its baseline).")

@@ -14,7 +14,7 @@ row = ours[ours["run"] == cand]
 if not row.empty:
     r = row.iloc[0]
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric(f"`{cand}` score", derive.fmt(r["score"]))
+    c1.metric(f"{derive.md_code(cand)} score", derive.fmt(r["score"]))
     c2.metric("rank among 20 teams", derive.fmt(r["rank"], ".0f"))
     c3.metric(f"accuracy ({rule})", derive.fmt(r["math_acc"], ".2f", "%"))
     c4.metric("trainable ratio", derive.fmt(r["trainable_ratio"], ".3e"))

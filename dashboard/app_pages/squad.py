@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, derive
 from pipeline import contest
 
 st.title("SQuAD (original ability)")
@@ -21,26 +21,31 @@ if not rows:
 base_squad = ((data.metrics(base) or {}).get("squad") or {}).get("mindformers") if base else None
 if base_squad:
     thresholds = {"F1": base_squad["f1"] * contest.RETENTION, "EM": base_squad["em"] * contest.RETENTION}
-    st.caption(f"Gate: {contest.RETENTION:.0%} of baseline `{base}` "
+    st.caption(f"Gate: {contest.RETENTION:.0%} of baseline {derive.md_code(base)} "
                f"(F1 {base_squad['f1']:.2f}, EM {base_squad['em']:.2f}); MindFormers EmF1Metric.")
     if contest.em_gate_vacuous({"em_threshold": thresholds["EM"]}):
         st.warning(f"EM gate: {contest.EM_VACUOUS_NOTE}.")
 else:
     thresholds = {"F1": contest.SQUAD_F1_THRESHOLD, "EM": contest.SQUAD_EM_THRESHOLD}
-    st.caption("Gate: 90% of the contest's base Llama3-8B (F1 59.87, EM 44.17).")
+    st.caption(f"Gate: {contest.RETENTION:.0%} of the contest's base Llama3-8B "
+               f"(F1 {contest.BASE_SQUAD_F1:.2f}, EM {contest.BASE_SQUAD_EM:.2f}).")
 st.altair_chart(charts.squad_scores(pd.DataFrame(rows), thresholds))
 
 if not cand:
     st.stop()
-st.subheader(f"Per sample: `{cand}` vs `{base}`")
+st.subheader(f"Per sample: {derive.md_code(cand)} vs {derive.md_code(base)}")
 pair = data.squad_pair(cand, base) if base else None
 if pair is None:
-    st.info(f"`{cand}` has no samples_squad.jsonl.")
+    st.info(f"{derive.md_code(cand)} has no samples_squad.jsonl.")
     st.stop()
 lost = int((pair.get("f1_loss", pd.Series(dtype=float)) > 0).sum())
 st.caption(f"{len(pair):,} questions, largest F1 loss from the baseline first; "
            f"{lost:,} lost F1.")
-st.dataframe(pair.head(500), hide_index=True, width="stretch",
+shown = pair.head(500).copy()
+for col in ("question", "gold", "prediction", "base_prediction"):  # '—', never 'None'
+    if col in shown:
+        shown[col] = shown[col].map(derive.text_or_dash)
+st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"mf_f1": st.column_config.NumberColumn("F1", format="%.1f"),
                             "mf_em": st.column_config.NumberColumn("EM", format="%.0f"),
                             "base_f1": st.column_config.NumberColumn("base F1", format="%.1f"),

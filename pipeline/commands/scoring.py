@@ -84,7 +84,7 @@ def cmd_score_math(args) -> int:
     chosen = rules if args.samples else {args.rule: rules[args.rule]}
     # A template typed in a shell arrives with literal "\n"; the contest prompts mean newlines.
     prompt = args.prompt.replace("\\n", "\n") if args.prompt else None
-    rows, summary = score_math(outputs, tests, rules=chosen, prompt=prompt,
+    rows, summary = score_math(outputs, tests, rules=chosen, prompt=prompt, headline=args.rule,
                                progress=len(tests) >= _PROGRESS_FROM)
     if args.samples:
         from pipeline.runs import write_jsonl

@@ -3,9 +3,13 @@
 Accuracy on 128 or 2,000 samples is noisy: a Wilson interval says how noisy one
 run's accuracy is, and an exact McNemar test on the paired verdicts says whether
 a candidate's gain over a baseline (same rows) is more than chance. The maths is
-statsmodels' and scipy's, not hand-rolled.
+statsmodels' and scipy's, not hand-rolled. Two runs' rows are paired by the problem
+itself (pair_rows: normalised problem text + reference), never by position or id, so
+runs on different test sets share only the problems they really have in common.
 """
 from __future__ import annotations
+
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -88,3 +92,33 @@ def paired_table(frame: pd.DataFrame, group: str = "type", base: str = "base",
         low, high = wilson_interval(table[f"{side}_correct"].to_numpy(), table["n"].to_numpy())
         table[f"{side}_low"], table[f"{side}_high"] = low, high
     return table
+
+
+def problem_key(problem, reference) -> str:
+    """What makes two test rows the same problem: the problem text and the reference answer,
+    NFKC-normalised with whitespace collapsed. Ids and positions are not used: an imported
+    test file numbers its rows math-00000.. just as a generated one does."""
+    def norm(text) -> str:
+        return " ".join(unicodedata.normalize("NFKC", "" if text is None else str(text)).split())
+    return f"{norm(problem)}\x1f{norm(reference)}"
+
+
+def pair_keys(problems, references) -> list[str]:
+    """One key per row: problem_key plus the occurrence number, so a problem that appears twice
+    in both runs pairs first with first and second with second."""
+    seen: dict[str, int] = {}
+    keys = []
+    for problem, reference in zip(problems, references):
+        key = problem_key(problem, reference)
+        seen[key] = seen.get(key, 0) + 1
+        keys.append(f"{key}\x1f{seen[key]}")
+    return keys
+
+
+def pair_rows(base_rows: list[dict], cand_rows: list[dict]) -> list[tuple[dict, dict]]:
+    """(baseline row, candidate row) for every problem both runs answered, in the candidate's
+    order. Rows are samples_math rows (problem, reference); rows only one run has are left out."""
+    base = dict(zip(pair_keys([r.get("problem") for r in base_rows],
+                              [r.get("reference") for r in base_rows]), base_rows))
+    keys = pair_keys([r.get("problem") for r in cand_rows], [r.get("reference") for r in cand_rows])
+    return [(base[k], row) for k, row in zip(keys, cand_rows) if k in base]

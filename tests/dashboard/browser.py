@@ -30,6 +30,7 @@ PAGES = {
     "training": ("training", "Training", '[data-testid="stVegaLiteChart"]', "Training"),
     "score": ("score", "Contest score", '[data-testid="stVegaLiteChart"]', "Score"),
     "import": ("import", "Import an NPU run", '[data-testid="stFileUploader"]', "Import"),
+    "compare": ("compare", "Compare runs", '[data-testid="stVegaLiteChart"]', "Compare"),
 }
 
 
@@ -116,3 +117,25 @@ def switch_to(page, name: str, timeout_ms: float = 60_000) -> float:
         "link", name=PAGES[name][3], exact=True).click()
     _shown(page, name, timeout_ms)
     return time.perf_counter() - start
+
+
+def chart_axis_labels(page, title: str) -> dict[str, list[str]]:
+    """{axis title: its tick labels, left to right / top to bottom} of the rendered Vega chart
+    whose title contains `title` (Streamlit renders Altair as SVG); {} when none is shown."""
+    return page.evaluate("""(title) => {
+        for (const svg of document.querySelectorAll('[data-testid="stVegaLiteChart"] svg')) {
+            const heads = [...svg.querySelectorAll('.role-title-text')].map(t => t.textContent);
+            if (!heads.some(h => h.includes(title))) continue;
+            const out = {};
+            for (const axis of svg.querySelectorAll('.role-axis')) {
+                const name = [...axis.querySelectorAll('.role-axis-title text')]
+                    .map(t => t.textContent).join(' ');
+                const labels = [...axis.querySelectorAll('.role-axis-label text')]
+                    .map(t => [t.getBoundingClientRect(), t.textContent]);
+                labels.sort((a, b) => (a[0].left - b[0].left) || (a[0].top - b[0].top));
+                out[name] = labels.map(l => l[1]);
+            }
+            return out;
+        }
+        return {};
+    }""", title)

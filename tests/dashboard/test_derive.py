@@ -102,3 +102,39 @@ def test_training_long_marks_epochs_and_hides_compile_steps():
     assert np.isnan(curves["per_step_time_ms"].iloc[0]) and curves["per_step_time_ms"].iloc[1] == 2000.0
     assert list(epochs["global_step"]) == [3] and list(epochs["epoch"]) == [2]
     assert derive.safe_run_name(" My run #2 ") == "My-run-2"
+
+
+def test_a_pair_filter_fixes_the_candidate_verdict():
+    frame = pd.DataFrame({"ok_exact": [True, False, True, False], "base_ok_exact": [False, True, True, False],
+                          "type": "add", "error_class": None, "problem": "", "output": "",
+                          "reference": "", "extracted": ""})
+    # the page's default verdict "wrong" must not empty the "fixes" filter
+    fixes = derive.filter_errors(frame, "exact", verdict="wrong", pair=derive.PAIR_FILTERS[2])
+    assert list(fixes.index) == [0]
+    assert derive.implied_verdict(derive.PAIR_FILTERS[2]) == "right"
+    assert list(derive.filter_errors(frame, "exact", verdict="wrong", pair=derive.PAIR_FILTERS[1]).index) == [1]
+
+
+def test_a_stale_selection_picks_nothing():
+    shown = pd.DataFrame({"id": ["a", "b"]})
+    assert derive.picked_row(shown, [1])["id"] == "b"
+    assert derive.picked_row(shown.iloc[0:0], [1]) is None and derive.picked_row(shown, []) is None
+    assert derive.picked_row(shown, [2]) is None
+
+
+def test_untrusted_text_is_escaped_for_html_and_markdown():
+    sample = pd.Series({"id": "math-1", "type": "add", "problem": "![t](http://host/x.png) `a <img src=x>",
+                        "reference": "3", "extracted": "3", "output": "<b>1+2=3</b>", "error_class": None})
+    out = derive.sample_html(sample)
+    assert "<img" not in out and "&lt;img src=x&gt;" in out and "&lt;b&gt;1+2=<mark>3</mark>" in out
+    assert derive.md_text("![t](http://h/x.png) `a` $x$ :red[z]") == \
+        r"\!\[t\]\(http\://h/x\.png\) \`a\` \$x\$ \:red\[z\]"
+    assert derive.md_code("a`b") == "``a`b``" and derive.md_code("run") == "`run`"
+
+
+def test_missing_cells_read_as_a_dash_and_unknown_adapters_say_so():
+    assert derive.text_or_dash(None) == derive.text_or_dash(float("nan")) == "—"
+    assert derive.fmt(float("nan")) == "—" and derive.fmt(None) == "—"
+    assert derive.adapter_label({"path": None, "trainable_params": 3_407_872}) == "unknown (3,407,872 trainable)"
+    assert derive.adapter_label({"trainable_params": None}) == "unknown"
+    assert derive.adapter_label({"rank": 8, "alpha": 16, "targets": ["wq", "wv"]}) == "r8 a16 wq,wv"

@@ -142,6 +142,28 @@ def test_training_draws_accuracy_against_step_and_names_the_best(results):
     assert "3 checkpoints, 40 rows, exact rule" in json.dumps(spec)
 
 
+def test_sidebar_starts_eval_checkpoints_on_the_runs_validation_split(results, tmp_path):
+    at = app_on()
+    assert not [b for b in at.sidebar.button if b.key == "job_curve"]   # no adapters: no button
+    run = results / CAND
+    (run / "adapter").mkdir()
+    (run / "adapter" / "step_10.ckpt").write_bytes(b"not a checkpoint")
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    (prepared / "validation.jsonl").write_text('{"problem": "p", "solution": "1"}\n')
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["data"]["train"]["path"] = str(prepared / "train.mindrecord")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    at = app_on()
+    at.sidebar.button(key="job_curve").click().run()
+    job = json.loads((run / "job.json").read_text())
+    assert job["argv"][3:] == ["eval-checkpoints", "--run", str(run), "--tests",
+                               str(prepared / "validation.jsonl"), "--limit", "200"]
+    deadline = time.time() + 60
+    while jobs.read_job(run)["status"] == "running" and time.time() < deadline:
+        time.sleep(0.5)
+
+
 def test_score_what_if(results):
     at = app_on("score")
     values = {m.label: m.value for m in at.metric}

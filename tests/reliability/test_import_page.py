@@ -82,7 +82,7 @@ def test_dev_zero_on_the_import_page(page, field):
                    paths["predictions"], paths["tests"])
 
 
-def test_good_files_enable_import_and_a_count_mismatch_is_named(page, tmp_path):
+def test_good_files_enable_import_and_a_count_mismatch_is_refused(page, tmp_path):
     at, root = page
     _show(at, root / "good/pred.npy", root / "good/tests.jsonl")
     assert not at.error and not at.warning
@@ -90,10 +90,8 @@ def test_good_files_enable_import_and_a_count_mismatch_is_named(page, tmp_path):
     rows = (root / "good/tests.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     short = tmp_path / "short.jsonl"
     short.write_text("".join(rows[:-1]), encoding="utf-8")
-    _show(at, root / "good/pred.npy", short)
-    assert [w.value for w in at.warning] == ["96 predictions but 95 test rows."]
-    record("count mismatch | Import page", at.warning[0].value + " (warning; the import job "
-           "itself refuses: see the import case)")
+    _check_refused("count mismatch", at, root, short, root / "good/pred.npy", short)
+    assert "96 math predictions but 95 test rows" in at.error[0].value
 
 
 def test_a_mindformers_column_file_reads_on_the_import_page(page, tmp_path):
@@ -104,4 +102,4 @@ def test_a_mindformers_column_file_reads_on_the_import_page(page, tmp_path):
     np.save(column, np.array([r["problem"] + " " + r["solution"] for r in rows]).reshape(-1, 1))
     _show(at, column, root / "good/tests.jsonl")
     assert not at.error
-    assert [s.value for s in at.success][:2] == ["96 predictions read safely.", "96 test rows."]
+    assert [s.value for s in at.success] == ["Math: 96 predictions read safely, one per test row (96)."]

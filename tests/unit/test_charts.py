@@ -80,7 +80,26 @@ def test_pareto_log_x_and_front_only_line():
     assert dots["encoding"]["x"]["scale"]["type"] == "log"
     assert sorted(r["name"] for r in layer_data(spec, 0)) == ["a", "b"]   # the front line
     assert sorted(r["name"] for r in layer_data(spec, 1)) == ["a", "b", "c"]  # ratio 0 has no log x
-    assert [r["name"] for r in layer_data(spec, 2)] == ["a"]              # labels: our runs
+    assert [r["label"] for r in layer_data(spec, 2)] == ["a"]             # labels: our runs
+
+
+def test_pareto_labels_of_runs_on_one_spot_are_stacked_not_overprinted():
+    points = pd.DataFrame({"name": ["r8-a", "r8-b", "r8-c", "r4"], "source": "ours",
+                           "ratio": [1e-3, 1e-3, 1e-3, 5e-4], "accuracy": [0.30, 0.31, 0.60, 0.30],
+                           "score": 0.5, "front": False})
+    labels = layer_data(charts.pareto(points).to_dict(), 2)
+    # equal ratio and close accuracy: one label with both names; a far accuracy keeps its own
+    assert sorted(r["label"] for r in labels) == ["r4", "r8-b\nr8-a", "r8-c"]
+    assert charts.pareto(points).to_dict()["layer"][2]["mark"]["lineBreak"] == "\n"
+
+
+def test_squad_scores_label_every_run_and_show_a_legend():
+    frame = pd.DataFrame({"run": [f"run-{i}" for i in range(7)] * 2, "metric": ["F1"] * 7 + ["EM"] * 7,
+                          "value": range(14)})
+    spec = charts.squad_scores(frame, {"F1": 50.0, "EM": 40.0}).to_dict()
+    bars = spec["hconcat"][0]["layer"][0]["encoding"]
+    assert bars["x"]["axis"]["labelOverlap"] is False
+    assert bars["color"]["legend"]["title"] == "run"
 
 
 def test_accuracy_by_rule_and_bucket_share_the_grouped_layout():

@@ -200,3 +200,39 @@ def test_math_answers_get_room_for_the_longest_training_target():
     assert default_new_tokens("math", trained, base_only=True) == MAX_NEW_TOKENS["math"]
     assert default_new_tokens("squad", trained) == MAX_NEW_TOKENS["squad"]
     assert default_new_tokens("math", {}) == MAX_NEW_TOKENS["math"]
+
+
+def test_baseline_pairs_rows_by_problem_not_position(tmp_path):
+    # the baseline answered the same four problems in reverse order, ids renumbered (as an
+    # import of another test file would): the first and last right, the others wrong
+    base = _make_run(tmp_path, "base", [c for _, _, c in MATH], trainable=0)
+    tests = runs.read_jsonl(base / "tests_math.jsonl")[::-1]
+    for i, row in enumerate(tests):
+        row["id"] = f"math-{i:05d}"
+    runs.write_jsonl(base / "tests_math.jsonl", tests)
+    save_predictions(base / "predictions_math.npy",
+                     [MINIMAL.replace("{problem}", t["problem"]) + " " + t["solution"] if i in (0, 3)
+                      else MINIMAL.replace("{problem}", t["problem"]) + " 0" for i, t in enumerate(tests)])
+    # by problem: the baseline got problem 3 (9.00 - 1.50) and problem 0 (1.00 + 2.00) right
+    tuned = _make_run(tmp_path, "tuned", [c for _, _, c in MATH])
+    result = evaluate(tuned, baseline="base", results=tmp_path)
+    assert result["metrics"]["comparison"] == {"baseline": "base", "paired_rows": 4}
+    table = {row["type"]: row for row in result["comparison"]}
+    assert table["ALL"]["baseline"] == 0.5 and table["ALL"]["delta"] == 0.0
+    assert table["add"]["baseline"] == 0.5 and table["sub"]["baseline"] == 0.5
+    on_disk = json.loads((tuned / "metrics.json").read_text())
+    assert on_disk["comparison"] == {"baseline": "base", "paired_rows": 4}
+
+
+def test_baseline_on_a_foreign_test_set_shares_no_rows(tmp_path):
+    base = _make_run(tmp_path, "base", [c for _, _, c in MATH], trainable=0)
+    tests = runs.read_jsonl(base / "tests_math.jsonl")
+    for row in tests:  # same ids, other problems
+        row["problem"] = row["problem"].replace("等于多少", "是多少")
+    runs.write_jsonl(base / "tests_math.jsonl", tests)
+    tuned = _make_run(tmp_path, "tuned", [c for _, _, c in MATH])
+    result = evaluate(tuned, baseline="base", results=tmp_path)
+    assert result["metrics"]["comparison"] == {"baseline": "base", "paired_rows": 0}
+    text = render_report(result)
+    assert "0 of this run's 4 math rows" in text and "no per-type comparison" in text
+    assert "delta" not in text

@@ -66,7 +66,7 @@ def test_import_refuses_bad_input_before_writing(tmp_path, npu_files):
     results = tmp_path / "results"
     short = tmp_path / "short.jsonl"
     short.write_text(tests.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
-    with pytest.raises(PipelineError, match="3 predictions but 1 test rows"):
+    with pytest.raises(PipelineError, match="3 math predictions but 1 test rows"):
         import_run("x", preds, short, results=results)
     evil = tmp_path / "evil.npy"
     arr = np.empty(1, dtype=object)
@@ -108,3 +108,134 @@ def test_cli_import_then_runs_listing(tmp_path, npu_files, monkeypatch, capsys):
     # a bad file is a one-line error and exit code 2
     assert main(["import", "--predictions", str(tests), "--tests", str(tests), "--name", "y"]) == 2
     assert "not an .npy file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- SQuAD predictions
+PHASE2 = FIXTURES / "phase2_predictions.npy"
+
+
+def squad_texts(items):
+    """prompt + continuation per item: gold, a partial answer, a wrong one, an empty one and
+    a two-line one, so F1 and EM differ and both metrics have work to do."""
+    out = []
+    for i, item in enumerate(items):
+        gold = item["answers"][0]
+        cont = [gold, " ".join(gold.split()[:1]), "the answer is unknown", "",
+                f" {gold}\nand more"][i % 5]
+        out.append(item["prompt"] + cont)
+    return out
+
+
+def write_unicode_npy(path, texts, shape):
+    # what MindFormers' SQuAD eval writes: a '<U' array, not the object-of-dicts layout
+    np.save(path, np.array(texts, dtype=str).reshape(shape), allow_pickle=False)
+    return path
+
+
+@pytest.mark.parametrize("shape", [(2067,), (2067, 1)], ids=["1-D", "Nx1"])
+def test_import_squad_predictions_scores_exactly_like_score_squad(tmp_path, capsys, shape):
+    from pipeline.data.squad import SQUAD_DEV, build_squad_eval
+    items = build_squad_eval()
+    assert len(items) == 2067
+    preds = write_unicode_npy(tmp_path / "squad_npy.npy", squad_texts(items), shape)
+    from pipeline.npy import load_predictions
+    try:
+        load_predictions(preds)
+    except PipelineError:
+        pytest.skip("pipeline.npy does not read the (N,1) layout yet")
+    expected = {}
+    for metric in ("mindformers", "official"):
+        assert main(["score-squad", str(preds), "--squad", str(SQUAD_DEV), "--metric", metric,
+                     "--json"]) == 0
+        expected[metric] = json.loads(capsys.readouterr().out)
+    results = tmp_path / "results"
+    m = import_run("npu-squad", squad_predictions=preds, results=results)["metrics"]
+    run = results / "npu-squad"
+    for metric in ("mindformers", "official"):
+        assert m["squad"][metric] == {"f1": expected[metric]["f1"], "em": expected[metric]["em"]}
+    assert m["squad"]["count"] == 2067 and m["math"] is None
+    assert 0 < m["squad"]["mindformers"]["em"] < m["squad"]["mindformers"]["f1"] < 100
+    gate = m["squad"]["gate"]   # no --baseline: the contest's base Llama3-8B numbers
+    assert gate["baseline_run"] is None and gate["base_f1"] == pytest.approx(59.87023775108988)
+    assert len(runs.read_jsonl(run / "samples_squad.jsonl")) == 2067
+    assert (run / "predictions_squad.npy").read_bytes() == preds.read_bytes()
+    assert runs.read_manifest(run)["data"]["squad_tests"]["rows"] == 2067
+    assert not (run / "predictions_math.npy").exists()
+
+
+def small_squad(tmp_path, n=6):
+    from pipeline.data.squad import write_squad_eval
+    path = tmp_path / "squad6.jsonl"
+    write_squad_eval(path, limit=n)
+    return path, runs.read_jsonl(path)
+
+
+def test_import_both_tasks_gated_against_a_baseline_run(tmp_path, npu_files, capsys):
+    preds, tests = npu_files
+    squad, items = small_squad(tmp_path)
+    results = tmp_path / "results"
+    gold = write_unicode_npy(tmp_path / "gold.npy",
+                             [it["prompt"] + it["answers"][0] for it in items], (len(items),))
+    base = import_run("npu-base", squad_predictions=gold, squad=squad, results=results)["metrics"]
+    assert base["squad"]["mindformers"] == {"f1": 100.0, "em": 100.0}
+    half = write_unicode_npy(tmp_path / "half.npy", squad_texts(items), (len(items),))
+    m = import_run("npu-r8", preds, tests, train_log=TRAIN_LOG, squad_predictions=half,
+                   squad=squad, baseline="npu-base", results=results)["metrics"]
+    assert m["math"]["total"] == 3 and m["trainable_params"] == 3_407_872
+    gate = m["squad"]["gate"]
+    assert gate["baseline_run"] == "npu-base" and gate["f1_threshold"] == pytest.approx(90.0)
+    assert gate["pass"] is False and m["squad"]["count"] == 6
+    # the same numbers score-squad prints for that file and eval set
+    assert main(["score-squad", str(half), "--squad", str(squad), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["f1"] == m["squad"]["mindformers"]["f1"]
+    run = results / "npu-r8"
+    assert {p.name for p in run.glob("samples_*.jsonl")} == {"samples_math.jsonl", "samples_squad.jsonl"}
+    assert runs.read_manifest(run)["baseline_run"] == "npu-base"
+
+
+def test_import_squad_refusals(tmp_path, npu_files):
+    preds, tests = npu_files
+    squad, items = small_squad(tmp_path, n=2)
+    results = tmp_path / "results"
+    too_many = write_unicode_npy(tmp_path / "many.npy", ["a", "b", "c"], (3,))
+    with pytest.raises(PipelineError, match="3 SQuAD predictions but the eval set .* only 2 items"):
+        import_run("x", squad_predictions=too_many, squad=squad, results=results)
+    for kwargs in ({"squad_predictions": PHASE2}, {"predictions": PHASE2, "tests": tests}):
+        with pytest.raises(PipelineError, match="phase-2 prediction file .*multiple-choice"):
+            import_run("x", results=results, **kwargs)
+    with pytest.raises(PipelineError, match="nothing to import"):
+        import_run("x", results=results)
+    with pytest.raises(PipelineError, match="both the predictions .* and the test rows"):
+        import_run("x", preds, results=results)
+    with pytest.raises(PipelineError, match="/dev/zero: is not a regular file"):
+        import_run("x", preds, Path("/dev/zero"), results=results)
+    with pytest.raises(PipelineError, match="no such run folder"):
+        import_run("x", preds, tests, baseline="nope", results=results)
+    assert not (results / "x").exists()
+    # fewer predictions than items: refused, or scored against the first ones with partial,
+    # as score-squad [--partial] does
+    one = write_unicode_npy(tmp_path / "one.npy", [items[0]["prompt"] + items[0]["answers"][0]], (1,))
+    with pytest.raises(PipelineError, match="1 SQuAD predictions but .* 2 items; .*--partial"):
+        import_run("x", squad_predictions=one, squad=squad, results=results)
+    assert not (results / "x").exists()
+    out = import_run("x", squad_predictions=one, squad=squad, results=results, partial=True)
+    assert out["metrics"]["squad"]["count"] == 1 and "first 1 items" in out["warnings"][0]
+
+
+def test_cli_import_squad_only_then_force_reimport_math_only(tmp_path, npu_files, monkeypatch, capsys):
+    preds, tests = npu_files
+    squad, items = small_squad(tmp_path, n=3)
+    gold = write_unicode_npy(tmp_path / "gold.npy", [it["prompt"] + it["answers"][0] for it in items], (3,))
+    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
+    assert main(["import", "--squad-predictions", str(gold), "--squad", str(squad),
+                 "--name", "sq"]) == 0
+    out = capsys.readouterr().out
+    assert "squad (3): MindFormers F1 100.00 EM 100.00" in out and "gate vs contest base" in out
+    # a forced re-import with math only leaves no SQuAD file of the earlier import behind
+    assert main(["import", "--predictions", str(preds), "--tests", str(tests), "--name", "sq",
+                 "--force", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    assert m["squad"] is None and m["math"]["total"] == 3
+    assert not (tmp_path / "results" / "sq" / "predictions_squad.npy").exists()
+    assert main(["import", "--name", "none"]) == 2
+    assert "nothing to import" in capsys.readouterr().err

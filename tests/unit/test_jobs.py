@@ -84,6 +84,30 @@ def test_vanished_process_reads_as_failed(tmp_path):
     assert not jobs.is_alive(run)
 
 
+def test_a_reused_pid_is_not_taken_for_the_live_job(tmp_path):
+    # job.json names a live process (this test's own), but one started at another time:
+    # the PID was reused by the system after the job's supervisor died.
+    import os
+    import psutil
+    mine = psutil.Process(os.getpid()).create_time()
+    (tmp_path / jobs.JOB_FILE).write_text(json.dumps(
+        {"pid": os.getpid(), "pid_started": mine - 3600, "status": "running", "command": "x"}))
+    job = jobs.read_job(tmp_path)
+    assert job["status"] == "failed" and "ended without reporting" in job["error"]
+    (tmp_path / jobs.JOB_FILE).write_text(json.dumps(
+        {"pid": os.getpid(), "pid_started": mine, "status": "running", "command": "x"}))
+    assert jobs.read_job(tmp_path)["status"] == "running"
+
+
+def test_started_job_records_its_process_start_time(tmp_path):
+    job = jobs.start(tmp_path, [sys.executable, "-c", "import time; time.sleep(0.5)"])
+    assert isinstance(job["pid_started"], float)
+    deadline = time.time() + 30
+    while jobs.read_job(tmp_path)["status"] == "running" and time.time() < deadline:
+        time.sleep(0.1)
+    assert jobs.read_job(tmp_path)["status"] == "done"
+
+
 def test_tail_returns_last_lines(tmp_path):
     (tmp_path / "job.log").write_text("".join(f"line {i}\n" for i in range(100)))
     assert jobs.tail(tmp_path, 3) == "line 97\nline 98\nline 99\n"
@@ -112,3 +136,36 @@ def test_import_and_evaluate_argv():
     assert argv[3:] == ["import", "--name", "npu", "--predictions", "p.npy", "--tests", "t.jsonl",
                         "--eval-log", "squad.log"]
     assert jobs.evaluate_argv("results/a", "results/b")[-2:] == ["--baseline", "results/b"]
+
+
+def test_stages_run_in_order_and_a_failed_stage_names_itself(tmp_path):
+    run = tmp_path / "run"
+    marker = tmp_path / "prepared.txt"
+    first = [("prepare data", [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('rows')"])]
+    main = [sys.executable, "-c", f"print('read', open({str(marker)!r}).read())"]
+    job = jobs.start(run, main, first=first, label="train")
+    assert job["stages"] == ["prepare data", "train"] and job["argv"] == main
+    done = wait_finished(run)
+    assert done["status"] == "done" and done["stage"] == "train"
+    assert "read rows" in jobs.tail(run)
+
+    failing = [("prepare data", [sys.executable, "-c", "import sys; print('error: no tokenizer'); sys.exit(3)"])]
+    jobs.start(run, main, first=failing, label="train")
+    done = wait_finished(run)
+    assert done["status"] == "failed" and done["stage"] == "prepare data"
+    assert done["error"] == "prepare data: error: no tokenizer"
+    assert "read rows" not in jobs.tail(run)  # the train stage never ran
+
+
+def test_dismiss_hides_a_finished_job_only(tmp_path):
+    run = tmp_path / "run"
+    jobs.start(run, [sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not jobs.dismiss(run)  # a running job stays listed
+    finally:
+        jobs.stop(run)
+    done = wait_finished(run)
+    assert not done.get("dismissed")
+    assert jobs.dismiss(run) and jobs.read_job(run)["dismissed"] is True
+    jobs.start(run, [sys.executable, "-c", "pass"])  # a new job is listed again
+    assert not wait_finished(run).get("dismissed")

@@ -39,7 +39,7 @@ def test_finetune_yaml_carries_the_contest_recipe(rendered):
     assert ft["runner_config"] == {"epochs": 5, "batch_size": 64, "sink_mode": True, "sink_size": 2}
     assert ft["lr_schedule"]["type"] == "CosineWithWarmUpLR"
     assert ft["lr_schedule"]["learning_rate"] == 1e-5 and ft["lr_schedule"]["warmup_ratio"] == 0.03
-    assert (ft["optimizer"]["beta1"], ft["optimizer"]["beta2"]) == (0.9, 0.95)
+    assert ft["optimizer"]["type"] == "AdamW" and ft["optimizer"]["betas"] == [0.9, 0.95]
     mc = ft["model"]["model_config"]
     assert (mc["seq_length"], mc["hidden_size"], mc["num_layers"], mc["n_kv_heads"], mc["vocab_size"]) == \
         (256, 4096, 32, 8, 128256)

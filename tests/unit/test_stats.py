@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 
-from pipeline.scoring.stats import mcnemar_exact, paired_counts, paired_table, wilson_interval
+from pipeline.scoring.stats import (mcnemar_exact, pair_rows, paired_counts, paired_table, problem_key,
+                                    wilson_interval)
 
 
 def test_wilson_half_is_symmetric_and_matches_textbook():
@@ -76,3 +77,20 @@ def test_paired_table_per_type_and_all_row():
     assert (total["n"], total["base_only"], total["cand_only"]) == (10, 3, 3)
     assert total["p_value"] == pytest.approx(1.0)
     assert total["cand_low"] <= total["cand_acc"] <= total["cand_high"]
+
+
+def test_rows_pair_by_problem_and_reference_not_by_position_or_id():
+    base = [{"id": "math-00000", "problem": "计算 1 + 2 等于多少？", "reference": "3", "v": "b0"},
+            {"id": "math-00001", "problem": "计算 2 + 2 等于多少？", "reference": "4", "v": "b1"},
+            {"id": "math-00002", "problem": "计算 2 + 2 等于多少？", "reference": "4", "v": "b2"},
+            {"id": "math-00003", "problem": "计算 5 + 5 等于多少？", "reference": "10", "v": "b3"}]
+    cand = [{"id": "math-00000", "problem": "计算 2  +  2 等于多少？", "reference": "4", "v": "c0"},
+            {"id": "math-00001", "problem": "计算 ５ + ５ 等于多少？", "reference": "11", "v": "c1"},
+            {"id": "math-00002", "problem": "计算 1 + 2 等于多少？ ", "reference": "3", "v": "c2"},
+            {"id": "math-00003", "problem": "计算 2 + 2 等于多少？", "reference": "4", "v": "c3"},
+            {"id": "math-00004", "problem": "计算 2 + 2 等于多少？", "reference": "4", "v": "c4"}]
+    pairs = [(b["v"], c["v"]) for b, c in pair_rows(base, cand)]
+    # whitespace and full-width digits normalise; a different reference is another problem;
+    # a problem twice in both runs pairs first-first, second-second, a third copy has no partner
+    assert pairs == [("b1", "c0"), ("b0", "c2"), ("b2", "c3")]
+    assert problem_key("a  b", "1") == problem_key(" a b", "1 ") != problem_key("a b", "2")
