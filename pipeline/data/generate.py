@@ -65,20 +65,17 @@ def _dec(text: str) -> Decimal:
     return Decimal(text)
 
 
-def solve_add(ops: dict) -> str:
-    return f"{ops['a']} + {ops['b']} = {_CTX.add(_dec(ops['a']), _dec(ops['b']))}"
+def _binary_rule(symbol: str, operation):
+    """The rule "a <symbol> b = <exact Decimal result>" for one of the four operations."""
+    def solve(ops: dict) -> str:
+        return f"{ops['a']} {symbol} {ops['b']} = {operation(_dec(ops['a']), _dec(ops['b']))}"
+    return solve
 
 
-def solve_sub(ops: dict) -> str:
-    return f"{ops['a']} - {ops['b']} = {_CTX.subtract(_dec(ops['a']), _dec(ops['b']))}"
-
-
-def solve_mul(ops: dict) -> str:
-    return f"{ops['a']} * {ops['b']} = {_CTX.multiply(_dec(ops['a']), _dec(ops['b']))}"
-
-
-def solve_div(ops: dict) -> str:
-    return f"{ops['a']} / {ops['b']} = {_CTX.divide(_dec(ops['a']), _dec(ops['b']))}"
+solve_add = _binary_rule("+", _CTX.add)
+solve_sub = _binary_rule("-", _CTX.subtract)
+solve_mul = _binary_rule("*", _CTX.multiply)
+solve_div = _binary_rule("/", _CTX.divide)
 
 
 def solve_sqrt(ops: dict) -> str:
@@ -185,32 +182,19 @@ def _make_mean(rng):
     return f"求以下数据的平均值：{values}", {"values": [str(v) for v in values]}
 
 
-def _make_area(rng):
-    l, w = rng.randint(1, 100), rng.randint(1, 100)
-    return f"一个长方形的长为 {l} 厘米，宽为 {w} 厘米，请计算其面积。", {"l": str(l), "w": str(w)}
+def _two_ints(template: str, first: str, second: str):
+    """A maker for a word problem over two integers 1..100 (template: two ``{}`` fields)."""
+    def make(rng):
+        x, y = rng.randint(1, 100), rng.randint(1, 100)
+        return template.format(x, y), {first: str(x), second: str(y)}
+    return make
 
 
-def _make_discount(rng):
-    p, q = rng.randint(1, 100), rng.randint(1, 100)
-    return (f"商品原价为 {p} 元，打折后的价格为 {q} 元，请计算打折的折扣比例。",
-            {"p": str(p), "q": str(q)})
-
-
-def _make_sales(rng):
-    s, g = rng.randint(1, 100), rng.randint(1, 100)
-    return (f"去年销售额为 {s} 万元，今年销售额增加了 {g}%，请计算今年的销售额。",
-            {"s": str(s), "g": str(g)})
-
-
-def _make_mass(rng):
-    d, v = rng.randint(1, 100), rng.randint(1, 100)
-    return (f"某物体的密度为 {d} 克/立方厘米，体积为 {v} 立方厘米，请计算该物体的质量。",
-            {"d": str(d), "v": str(v)})
-
-
-def _make_fraction(rng):
-    a, b = rng.randint(1, 100), rng.randint(1, 100)
-    return f"将分数 {a}/{b} 进行简化。", {"a": str(a), "b": str(b)}
+_make_area = _two_ints("一个长方形的长为 {} 厘米，宽为 {} 厘米，请计算其面积。", "l", "w")
+_make_discount = _two_ints("商品原价为 {} 元，打折后的价格为 {} 元，请计算打折的折扣比例。", "p", "q")
+_make_sales = _two_ints("去年销售额为 {} 万元，今年销售额增加了 {}%，请计算今年的销售额。", "s", "g")
+_make_mass = _two_ints("某物体的密度为 {} 克/立方厘米，体积为 {} 立方厘米，请计算该物体的质量。", "d", "v")
+_make_fraction = _two_ints("将分数 {}/{} 进行简化。", "a", "b")
 
 
 MAKERS: dict[str, Callable[[random.Random], tuple[str, dict]]] = {
