@@ -14,7 +14,6 @@ import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from pipeline.errors import PipelineError
 
