@@ -15,6 +15,7 @@ warm page under 2 s with 100k rows.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import statistics
 import sys
@@ -23,11 +24,20 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 
-import make_fixture_runs  # noqa: E402
-from tests.dashboard.browser import PAGES, browser, open_page, serve, switch_to  # noqa: E402
+
+def _test_helper(relative: str):
+    """A module of the test suite by path: tests/ is not part of the installed package."""
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, REPO / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_fixture_runs = _test_helper("tests/fixtures/make_fixture_runs.py")
+_browser = _test_helper("tests/dashboard/browser.py")
+PAGES, browser, open_page, serve, switch_to = (_browser.PAGES, _browser.browser, _browser.open_page,
+                                               _browser.serve, _browser.switch_to)
 
 
 def time_pages(results: Path, repeats: int, log: Path) -> dict[str, tuple[float, float]]:

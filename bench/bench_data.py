@@ -19,14 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.data.generate import write_generated  # noqa: E402
-from pipeline.data.mindrecord import encode_texts  # noqa: E402
-from pipeline.data.prepare import prepare  # noqa: E402
-from pipeline.data.prompts import answer_separator, build_prompt  # noqa: E402
-from pipeline.data.recipes import recipe_from_dict  # noqa: E402
-from pipeline.model.tokenizer import load_tokenizer  # noqa: E402
+from pipeline.data.generate import write_generated
+from pipeline.data.mindrecord import encode_texts
+from pipeline.data.prepare import prepare
+from pipeline.data.prompts import answer_separator, build_prompt
+from pipeline.data.recipes import recipe_from_dict
+from pipeline.model.tokenizer import load_tokenizer
 
 
 def bench_generate(n: int, folder: Path) -> dict:

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.model.tokenizer import PAD_ID, load_tokenizer, smollm2_gguf_path  # noqa: E402
+from pipeline.model.tokenizer import PAD_ID, load_tokenizer, smollm2_gguf_path
 
 PRESET = Path(__file__).resolve().parent.parent / "configs" / "smollm2_135m_lora_cpu.yaml"
 PROBLEMS = ["计算 4204.22 + -2369.17 等于多少？", "计算 5073.46 / -1586.04 等于多少？",

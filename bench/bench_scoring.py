@@ -16,12 +16,9 @@ import random
 import sys
 import time
 from decimal import Decimal, getcontext
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipeline.problems import reference_answer  # noqa: E402
-from pipeline.scoring.math import RULES, score_math  # noqa: E402
+from pipeline.problems import reference_answer
+from pipeline.scoring.math import RULES, score_math
 
 PROMPT = "{problem}\n\n### Response:"
 # Shares of unique rows per type (contest_spec.md); English ~1.8%.

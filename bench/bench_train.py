@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 DATA = REPO / "data" / "prepared" / "default" / "train.mindrecord"
 PRESET = REPO / "configs" / "smollm2_135m_lora_cpu.yaml"
 HF_NAMES = {"wq": "q_proj", "wk": "k_proj", "wv": "v_proj", "wo": "o_proj",

@@ -3,15 +3,12 @@
 Pages live in dashboard/app_pages/; the sidebar (run selection, rerun jobs) is
 drawn here so its state is kept across pages.
 """
-import sys
 from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `pipeline` and `dashboard`
-
-from dashboard import sidebar  # noqa: E402
-from pipeline.errors import PipelineError  # noqa: E402
+from dashboard import sidebar
+from pipeline.errors import PipelineError
 
 PAGES = Path(__file__).resolve().parent / "app_pages"
 

@@ -5,13 +5,16 @@
 Serves the real app with Streamlit on localhost and drives Debian's Chromium (Playwright).
 """
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.dashboard.browser import PAGES, browser, open_page, serve  # noqa: E402
+# The browser harness of the test suite, by path: tests/ is not part of the installed package.
+_spec = importlib.util.spec_from_file_location("browser", REPO / "tests" / "dashboard" / "browser.py")
+_browser = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_browser)
+PAGES, browser, open_page, serve = _browser.PAGES, _browser.browser, _browser.open_page, _browser.serve
 
 
 def main() -> int:
