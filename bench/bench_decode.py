@@ -10,7 +10,7 @@ padded), same machine, one process, run one after the other. Both generate exact
 --new-tokens tokens per row (end-of-sequence suppressed), so tokens/s compare like for like.
 The first call of each shape is an untimed warm-up (our graph compile, the peer's first-call
 overhead). Also reports whether the two agree token for token at batch 1.
-Peer reference on a 2-vCPU EPYC (shared/MINDFORMERS_CPU.md): ~14 tok/s at batch 1, ~48 at 8.
+Peer reference on a 2-vCPU EPYC (docs/mindformers_cpu.md): ~14 tok/s at batch 1, ~48 at 8.
 """
 from __future__ import annotations
 

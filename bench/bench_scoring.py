@@ -3,7 +3,7 @@
     python bench/bench_scoring.py            # 800,000 rows (the contest's Chinese set size)
     python bench/bench_scoring.py --n 50000  # quicker
 
-Rows follow the contest's type shares (contest_spec.md section 2) with synthetic operands
+Rows follow the contest's type shares (docs/contest.md section 2) with synthetic operands
 computed by the contest's own answer rules; each prediction is prompt + continuation with a
 mix of right, rounded, sign-flipped, echoed and empty answers. Reports rows/s for
 ``score_math`` (all four rules + extraction + error classes) against a peer measured in the
@@ -21,7 +21,7 @@ from pipeline.problems import reference_answer
 from pipeline.scoring.math import RULES, score_math
 
 PROMPT = "{problem}\n\n### Response:"
-# Shares of unique rows per type (contest_spec.md); English ~1.8%.
+# Shares of unique rows per type (docs/contest.md); English ~1.8%.
 SHARES = {"add": 16.4, "sub": 16.3, "mul": 16.4, "div": 16.4, "equation": 7.3, "sqrt": 7.1,
           "power": 7.1, "function": 3.6, "mean": 3.6, "area": 1.6, "discount": 1.1,
           "sales": 1.1, "mass": 0.02, "fraction": 0.01, "english": 1.8}

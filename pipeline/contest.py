@@ -1,4 +1,4 @@
-"""Facts of the contest (contest_spec.md): score formula, thresholds, leaderboard.
+"""Facts of the contest (docs/contest.md): score formula, thresholds, leaderboard.
 
 Everything here is a constant or a pure function so the CLI, the evaluation
 stage and the dashboard agree on one number.

@@ -2,7 +2,7 @@
 
 Why our own: MindFormers' ``generate()`` needs the ArgMaxExt kernel and its ``use_past`` cache
 needs ApplyRotaryPosEmb / ReshapeAndCache / PagedAttention, none of which exist on CPU
-(shared/MINDFORMERS_CPU.md). Without a cache every new token re-reads the whole prefix.
+(docs/mindformers_cpu.md). Without a cache every new token re-reads the whole prefix.
 
 The network here is the MindFormers legacy Llama forward (models/llama/) rebuilt from its own
 weights with plain MindSpore ops: RMSNorm, rotate-half RoPE, grouped-query attention with an

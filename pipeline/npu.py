@@ -1,5 +1,5 @@
 """Llama3-8B on Ascend: MindFormers run YAML (finetune, math predict, SQuAD eval) and
-the msrun / run_mindformer.py commands that launch them (contest_spec.md section 1).
+the msrun / run_mindformer.py commands that launch them (docs/contest.md section 1).
 
 Nothing here needs an NPU: it renders text. `render_*` are pure (preset -> dict);
 write_run_yamls writes them; launch_commands prints the exact shell lines for 1 and

@@ -34,7 +34,7 @@ from pipeline.errors import PipelineError
 
 TINY = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "n_kv_heads": 2,
         "intermediate_size": 128, "vocab_size": 256, "seq_length": 16, "batch_size": 2}
-# What MindFormers' Llama needs to run on CPU (MINDFORMERS_CPU.md) and no base checkpoint.
+# What MindFormers' Llama needs to run on CPU (docs/mindformers_cpu.md) and no base checkpoint.
 CPU = {"compute_dtype": "float32", "use_flash_attention": False, "fused_rms_norm": False,
        "use_rope_slice": True, "checkpoint_name_or_path": ""}
 CHECKED_YAML = "finetune_1card"

@@ -1,7 +1,7 @@
 """The contest's 15 problem types: templates, classification, operands, reference answers.
 
 Each type is a small registry entry (``PROBLEM_TYPES[name]``) holding the regex of its exact
-problem template (contest_spec.md section 2), the regex of its solution template, and an
+problem template (docs/contest.md section 2), the regex of its solution template, and an
 operand parser. ``classify`` picks the type of a problem by those templates; anything
 that matches no Chinese template but reads like free-form maths (ASCII letters or LaTeX)
 is ``english``; the rest is ``unknown``.

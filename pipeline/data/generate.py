@@ -1,4 +1,4 @@
-"""A seeded generator of the contest's 14 Chinese problem types (contest_spec.md section 2).
+"""A seeded generator of the contest's 14 Chinese problem types (docs/contest.md section 2).
 
 Every row is ``{"problem": str, "solution": str}`` with the contest's exact templates and
 answer rules. Each rule is a pure function of the operand strings (``RULES[type](ops)``),
@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 
 from pipeline.errors import PipelineError
 
-# Shares of unique rows in the contest's train.json, percent (contest_spec.md section 2).
+# Shares of unique rows in the contest's train.json, percent (docs/contest.md section 2).
 SPEC_SHARES: dict[str, float] = {
     "add": 16.4, "sub": 16.3, "mul": 16.4, "div": 16.4, "equation": 7.3, "sqrt": 7.1,
     "power": 7.1, "function": 3.6, "mean": 3.6, "area": 1.6, "discount": 1.1, "sales": 1.1,

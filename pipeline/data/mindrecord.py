@@ -10,7 +10,7 @@ mindformers/models/llama/llama.py ``construct`` and the contest kit's llama_prep
   prompt tokens and padding (MindFormers masks both ``ignore_token_id`` -100 labels and
   ``pad_token_id`` inputs out of the loss).
 - text = prompt + answer_separator + answer, then EOS (``<|im_end|>``, id 2) so the model
-  learns to stop; padding id 0 (pad 2 would mask EOS keys in attention; MINDFORMERS_CPU.md).
+  learns to stop; padding id 0 (pad 2 would mask EOS keys in attention; docs/mindformers_cpu.md).
   Prompt and answer are tokenised separately, as MindFormers does per message, so the
   prompt's tokens are exactly those inference will feed. No BOS (SmolLM2 uses none).
 

@@ -3,7 +3,7 @@
 A template is a ``str.format`` string with a ``{problem}`` field. Training and inference
 must build the prompt with the same call, ``build_prompt(problem, template, wrapper)``,
 or the model is asked in a form it never saw (the contest's official inference fed the bare
-problem while the kit trained on the alpaca prompt; contest_spec.md section 2).
+problem while the kit trained on the alpaca prompt; docs/contest.md section 2).
 
 - ``alpaca``: the contest kit's instruction prompt, exact text.
 - ``minimal``: ``"{problem}\\n\\n### Response:"``, used by the phase-1 winners in both stages.

@@ -1,7 +1,7 @@
 """Answer rewriting for training targets: rounding and short step-by-step working.
 
 The phase-1 winners replaced the raw long-digit answers with short, learnable targets
-(contest_spec.md section 3). Everything here is a pure function of one row; the reference
+(docs/contest.md section 3). Everything here is a pure function of one row; the reference
 answer stays the last number after the last ``=`` (or the template's own place), so
 ``pipeline.problems.reference_answer`` still reads a rewritten target.
 

@@ -1,6 +1,6 @@
 """The contest's SQuAD "original ability" eval set, built from dev-v1.1.json.
 
-Contest rule (contest_spec.md section 4): the first question of each paragraph with its first
+Contest rule (docs/contest.md section 4): the first question of each paragraph with its first
 answer, in file order -> 2,067 items, each asked with a fixed prompt. Rows follow
 docs/run_format.md (tests_squad.jsonl):
 ``{"id", "context", "question", "answers": [first], "all_answers": [...], "prompt"}``.

@@ -1,6 +1,6 @@
 """Math grading: the model's final answer, judged by the named rules.
 
-A contest prediction is prompt + continuation (contest_spec.md section 4), so the problem's
+A contest prediction is prompt + continuation (docs/contest.md section 4), so the problem's
 own numbers are in it. ``split_continuation`` cuts the echo off; ``extract_answer`` reads the
 final answer from what the model generated; each rule in ``RULES`` (``pipeline.scoring.rules``)
 says yes/no for one sample. ``grade`` does one sample, ``score_math`` a whole prediction file,

@@ -11,7 +11,7 @@ from pipeline.errors import PipelineError
 from pipeline.problems import classify, extract_operands
 
 
-# ---- answer rules: verbatim contest rows (contest_spec.md, public write-ups) and hand sums --
+# ---- answer rules: verbatim contest rows (docs/contest.md, public write-ups) and hand sums --
 
 def test_add_keeps_two_decimals_and_the_plus_minus_spelling():
     assert g.solve_add({"a": "4204.22", "b": "-2369.17"}) == "4204.22 + -2369.17 = 1835.05"

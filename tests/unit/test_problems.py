@@ -4,7 +4,7 @@ import pytest
 from pipeline.problems import (
     PROBLEM_TYPES, TYPES, classify, extract_operands, last_boxed, reference_answer)
 
-# The three verbatim rows of contest_spec.md section 2.
+# The three verbatim rows of docs/contest.md section 2.
 VERBATIM = [
     ("计算 4204.22 + -2369.17 等于多少？", "4204.22 + -2369.17 = 1835.05", "add", "1835.05"),
     ("计算 5073.46 / -1586.04 等于多少？", "5073.46 / -1586.04 = -3.198822223903558548334216035",
