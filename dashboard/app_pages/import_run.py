@@ -3,7 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, derive
+from dashboard import data, derive, uploads
 from pipeline import jobs
 from pipeline.errors import PipelineError
 
@@ -27,7 +27,7 @@ FIELDS = (
 st.title("Import an NPU run")
 st.caption("Prediction files are read only with the restricted unpickler (pipeline.npy): "
            "a pickle that names anything but numpy's array machinery is refused, never run.")
-removed = data.sweep_uploads()
+removed = uploads.sweep_uploads()
 if removed:
     st.caption(f"Removed {len(removed)} staged upload folder(s) of finished or abandoned "
                f"imports: {', '.join(removed)}.")
@@ -45,7 +45,7 @@ for field, label, types, what in FIELDS:
         upload = st.file_uploader(label, type=types, key=f"imp_up_{field}")
         # nothing is staged for a name already taken: that import is done or refused
         staged = upload and name and not exists
-        paths[field] = data.stage_upload(name, field, upload.name, upload.getvalue()) if staged else None
+        paths[field] = uploads.stage_upload(name, field, upload.name, upload.getvalue()) if staged else None
     else:
         text = st.text_input(label, key=f"imp_path_{field}").strip()
         paths[field] = Path(text).expanduser() if text else None
@@ -62,7 +62,7 @@ if not any(paths[f] for f in ("predictions", "tests", "squad_predictions", "eval
     st.info("Give the math predictions with their test rows, the SQuAD predictions, or both.")
 elif not exists:
     try:
-        info = data.check_import(partial=partial, **paths)
+        info = uploads.check_import(partial=partial, **paths)
     except PipelineError as exc:
         st.error(str(exc))
     else:
