@@ -15,6 +15,7 @@ from pipeline import contest
 from pipeline.evaluate import gate_verdict
 from pipeline.model.params import LORA_TARGETS, lora_trainable
 
+MISSING = "—"  # how a table shows a value a run does not have (Streamlit would say "None")
 PAIR_FILTERS = ("all rows", "baseline right, candidate wrong", "baseline wrong, candidate right")
 
 

@@ -1,7 +1,7 @@
 """Compare: N runs side by side (settings, results, charts) and a report to download."""
 import streamlit as st
 
-from dashboard import charts, compare, data
+from dashboard import charts, compare, data, derive
 
 st.title("Compare runs")
 rule = st.session_state.get("rule", data.HEADLINE_RULE)
@@ -29,7 +29,7 @@ st.caption(f"Settings from each run's manifest (a training log fills in what an 
            f"lacks); results under the **{rule}** rule (change it in the sidebar).")
 type_cols = {c: st.column_config.NumberColumn(c[4:], format="%.1f%%")
              for c in rows.columns if c.startswith("acc_")}
-st.dataframe(rows, hide_index=True, width="stretch", key="compare_table", column_config={
+st.dataframe(rows, hide_index=True, width="stretch", key="compare_table", placeholder=derive.MISSING, column_config={
     "run": st.column_config.TextColumn("run", pinned=True),
     "lora_rank": st.column_config.NumberColumn("rank", format="%d"),
     "lora_alpha": st.column_config.NumberColumn("alpha", format="%g"),

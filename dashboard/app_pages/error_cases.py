@@ -61,7 +61,7 @@ if f"base_ok_{rule}" in shown:
 # Keyed on the filters and page: a new filter gives a table with no stale selection, so the
 # detail below never shows a row picked from another filter (or one that no longer exists).
 table_key = "err_table_" + derive.digest((rule, types, verdict, pair, classes, text, page, base))
-event = st.dataframe(view, hide_index=True, width="stretch", key=table_key,
+event = st.dataframe(view, hide_index=True, width="stretch", key=table_key, placeholder=derive.MISSING,
                      on_select="rerun", selection_mode="single-row")
 
 picked = event.selection.rows if event and event.selection else []

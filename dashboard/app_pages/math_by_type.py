@@ -45,7 +45,7 @@ st.caption("Exact McNemar test on the paired verdicts (scipy binomtest over the 
            "a gain is real when p is small, whatever the sample count.")
 st.dataframe(
     table[["type", "n", "base_acc", "cand_acc", "diff", "base_only", "cand_only", "p_value"]],
-    hide_index=True, width="stretch",
+    hide_index=True, width="stretch", placeholder=derive.MISSING,
     column_config={"base_acc": st.column_config.NumberColumn("baseline", format="percent"),
                    "cand_acc": st.column_config.NumberColumn("candidate", format="percent"),
                    "diff": st.column_config.NumberColumn("difference", format="percent"),

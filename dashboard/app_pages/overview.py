@@ -18,7 +18,7 @@ st.caption(f"Math accuracy and score under the **{rule}** rule (change it in the
            f"where {contest.EM_VACUOUS_NOTE}. Rank: where the score "
            f"would place among the {len(board)} published phase-1 teams. Click a header to sort.")
 st.dataframe(
-    table, hide_index=True, width="stretch", key="overview_table",
+    table, hide_index=True, width="stretch", key="overview_table", placeholder=derive.MISSING,
     column_config={
         "run": st.column_config.TextColumn("run", pinned=True),
         "trainable_ratio": st.column_config.NumberColumn("trainable ratio", format="%.3e"),

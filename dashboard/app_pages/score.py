@@ -48,4 +48,4 @@ else:
     st.info("Pick at least one target module.")
 with st.expander("The 20 phase-1 teams"):
     st.dataframe(board[["rank", "team", "accuracy", "ratio", "score", "lora"]], hide_index=True,
-                 width="stretch")
+                 width="stretch", placeholder=derive.MISSING)

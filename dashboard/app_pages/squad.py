@@ -45,7 +45,7 @@ shown = pair.head(500).copy()
 for col in ("question", "gold", "prediction", "base_prediction"):  # '—', never 'None'
     if col in shown:
         shown[col] = shown[col].map(derive.text_or_dash)
-st.dataframe(shown, hide_index=True, width="stretch",
+st.dataframe(shown, hide_index=True, width="stretch", placeholder=derive.MISSING,
              column_config={"mf_f1": st.column_config.NumberColumn("F1", format="%.1f"),
                             "mf_em": st.column_config.NumberColumn("EM", format="%.0f"),
                             "base_f1": st.column_config.NumberColumn("base F1", format="%.1f"),

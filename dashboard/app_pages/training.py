@@ -40,7 +40,7 @@ right.altair_chart(charts.training_curve(curves, "global_step", "per_step_time_m
                                          "step time (ms)", epochs=epochs), width="stretch")
 summary = curves.groupby("run").agg(steps=("global_step", "max"), final_loss=("loss", "last"),
                                     minutes=("wall_min", "max"))
-st.dataframe(summary, width="stretch",
+st.dataframe(summary, width="stretch", placeholder=derive.MISSING,
              column_config={"minutes": st.column_config.NumberColumn("minutes", format="%.1f"),
                             "final_loss": st.column_config.NumberColumn("final loss", format="%.3f")})
 

@@ -6,6 +6,7 @@ import shutil
 import sys
 import time
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -147,6 +148,9 @@ def test_overview_defaults_and_empty_cells(results):
     metrics = {m.label: m.value for m in at.metric}
     assert "nan" not in " ".join(map(str, metrics.values())).lower()
     assert "None" not in " ".join(map(str, metrics.values()))
+    # number cells a run lacks (the baseline's SQuAD F1) show a dash, not Streamlit's "None"
+    assert pd.isna(table.loc[IMPORTED, "squad_f1"])
+    assert at.dataframe[0].proto.placeholder == "—"
 
 
 def wait_done(run_dir, timeout=60):
