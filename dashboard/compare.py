@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dashboard.derive import with_wilson
 from pipeline.compare import run_results, run_settings
 from pipeline.problems import TYPES
 from pipeline.scoring.digits import position_order
-from pipeline.scoring.stats import wilson_interval
 
 
 def training_from_loss(frame: pd.DataFrame | None) -> dict:
@@ -56,10 +56,7 @@ def per_type_long(metrics_by_run: dict[str, dict | None], rule: str) -> pd.DataF
         for ptype, cell in [*entry["by_type"].items(), ("all", entry)]:
             rows.append({"run": name, "type": ptype, "accuracy": cell["accuracy"],
                          "correct": cell["correct"], "n": cell["total"]})
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame["low"], frame["high"] = wilson_interval(frame["correct"].to_numpy(), frame["n"].to_numpy())
-    return frame
+    return with_wilson(rows)
 
 
 def scatter_points(rows: pd.DataFrame) -> pd.DataFrame:

@@ -271,12 +271,17 @@ def long_by_run(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def rules_frame(metrics_by_run: dict[str, dict | None]) -> pd.DataFrame:
     """run, rule, accuracy, correct, n, low, high from each run's metrics.json math rules."""
-    from pipeline.scoring.stats import wilson_interval
     rows = []
     for run, met in metrics_by_run.items():
         for rule, val in (((met or {}).get("math") or {}).get("rules") or {}).items():
             rows.append({"run": run, "rule": rule, "accuracy": val["accuracy"],
                          "correct": val["correct"], "n": val["total"]})
+    return with_wilson(rows)
+
+
+def with_wilson(rows: list[dict]) -> pd.DataFrame:
+    """Rows with correct and n as a frame, plus low/high: their Wilson 95% interval."""
+    from pipeline.scoring.stats import wilson_interval
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame["low"], frame["high"] = wilson_interval(frame["correct"].to_numpy(), frame["n"].to_numpy())
