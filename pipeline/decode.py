@@ -158,9 +158,30 @@ class GreedyDecoder:
         self.max_len = 0
         self._cell = None
         self.compile_seconds = 0.0   # spent compiling graphs (first call of each shape)
-        self._ensure_capacity(max_len)
+        self.ensure_capacity(max_len)
 
-    def _ensure_capacity(self, length: int) -> None:
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Swap in other weights of the same shape (another adapter merged) without
+        recompiling: the compiled graphs read them as parameters. eval-checkpoints decodes
+        every saved adapter this way, one compile for the whole curve."""
+        folded = fold_weights(weights, self.cfg)
+        self._folded = folded
+        cell = self._cell
+        pairs = [(cell.embedding, folded.embedding), (cell.norm_out, folded.norm_out)]
+        if cell.head is not None:
+            pairs.append((cell.head, folded.head))
+        for params, arrays in ((cell.wqkv, folded.wqkv), (cell.wo, folded.wo),
+                               (cell.w13, folded.w13), (cell.w2, folded.w2)):
+            pairs.extend(zip(params, arrays))
+        from mindspore import Tensor
+        import mindspore as ms
+        for param, array in pairs:
+            if tuple(param.shape) != array.shape:
+                raise PipelineError(f"weights for {param.name} have shape {array.shape}, the "
+                                    f"decoder was built for {tuple(param.shape)}")
+            param.set_data(Tensor(array, ms.float32))
+
+    def ensure_capacity(self, length: int) -> None:
         if length <= self.max_len:
             return
         from pipeline.decode_cell import LlamaKVStep
@@ -228,7 +249,7 @@ class GreedyDecoder:
         stops = np.array(sorted({self.ids.eos, self.ids.pad} if stop_ids is None
                                 else set(stop_ids)), dtype=np.int64)
         width = _round_up(max(len(p) for p in prompts), self.bucket)
-        self._ensure_capacity(width + max_new_tokens)
+        self.ensure_capacity(width + max_new_tokens)
         tokens, positions, visible = self._left_pad(prompts, width, max_new_tokens)
         self._compile(tokens[:, :self.bucket], positions[:, :self.bucket], visible)
         start_time = time.monotonic()

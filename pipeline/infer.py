@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import runs
+from pipeline import baseline_reuse
+from pipeline.baseline_reuse import DECODER
 from pipeline.errors import PipelineError
 from pipeline.progress import Progress
 
@@ -240,7 +242,8 @@ def _check_resume(run: Path, task: str, tests: list[dict], settings: InferSettin
 
 
 def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings, tests_src,
-                     tests: list[dict], adapter: Path | None, command: str | None) -> None:
+                     tests: list[dict], adapter: Path | None, command: str | None,
+                     batch_size: int, reused_from: str | None = None) -> None:
     from pipeline.model.params import MODEL_NAMES, exact_total_for, lora_trainable_for, total_params
     total = exact_total_for(preset.dims) if preset.model_kind == "tiny" else total_params(preset.model_kind)
     if settings.task == "squad":
@@ -271,8 +274,10 @@ def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings,
                                       "rows": len(tests)}
     fields["data"] = data
     inference = dict(manifest.get("inference") or {})
-    inference[settings.task] = {"settings": settings.as_dict(), "decoder": "pipeline.decode greedy, "
-                                "key/value cache", "command": command or " ".join(sys.argv)}
+    inference[settings.task] = {"settings": settings.as_dict(), "batch_size": batch_size,
+                                "decoder": DECODER, "command": command or " ".join(sys.argv)}
+    if reused_from:
+        inference[settings.task]["reused_from"] = reused_from
     fields["inference"] = inference
     if not manifest.get("command"):
         fields["command"] = command or " ".join(sys.argv)
@@ -300,7 +305,9 @@ class InferOptions:
     preset_path: preset when the run records none (default: SmolLM2); prompt: math template
     name or text instead of the trained one; max/min_new_tokens: None takes the task's
     default; limit: first N test rows; restart: discard rows decoded with other settings;
-    bucket: prefill chunk (None: BUCKET[task]); command: recorded in the manifest.
+    bucket: prefill chunk (None: BUCKET[task]); command: recorded in the manifest;
+    reuse: for the base model, copy the rows of another run in the results folder that
+    decoded the same tests with the same key (pipeline.baseline_reuse) instead of decoding.
     """
     adapter: str | Path | None = None
     base_only: bool = False
@@ -314,6 +321,7 @@ class InferOptions:
     bucket: int | None = None
     command: str | None = None
     quiet: bool = False
+    reuse: bool = False
 
     def check(self, task: str) -> None:
         if task not in runs.TASKS:
@@ -348,8 +356,12 @@ def infer(run: Path, task: str, tests_path=None, **options) -> InferResult:
         adapter=None if adapter_path is None else adapter_record(adapter_path, run),
         model=preset.model_kind)
     _check_resume(run, task, tests, settings, manifest, opts.restart)
+    source = _reuse_source(run, task, tests, settings, preset, adapter_path, opts)
     runs.write_jsonl(runs.task_file(run, "tests", task), tests)
-    _record_manifest(run, manifest, preset, settings, tests_path, tests, adapter_path, opts.command)
+    _record_manifest(run, manifest, preset, settings, tests_path, tests, adapter_path, opts.command,
+                     opts.batch_size, source and baseline_reuse.origin(source, task))
+    if source is not None:
+        baseline_reuse.copy_rows(source, run, task, len(tests))
 
     done = finished_rows(run, task, len(tests))
     todo = [i for i in range(len(tests)) if i not in done]
@@ -359,8 +371,21 @@ def infer(run: Path, task: str, tests_path=None, **options) -> InferResult:
         new_tokens, compile_s = _decode_todo(run, tests, todo, len(done), settings,
                                              preset, adapter_path, opts)
     out = rebuild_predictions(run, task)
+    extra = {"compile_seconds": round(compile_s, 1)}
+    if source is not None:
+        extra["reused_from"] = baseline_reuse.origin(source, task)
     return InferResult(run, task, len(tests), len(todo), time.monotonic() - began, new_tokens, out,
-                       extra={"compile_seconds": round(compile_s, 1)})
+                       extra=extra)
+
+
+def _reuse_source(run: Path, task: str, tests: list[dict], settings: InferSettings, preset,
+                  adapter_path: Path | None, opts: InferOptions) -> Path | None:
+    """The run whose rows `--reuse` copies: only for the base model, only into a run with
+    no rows of its own yet, and only when one matches (else None: decode as usual)."""
+    if not opts.reuse or adapter_path is not None or finished_rows(run, task, len(tests)):
+        return None
+    key = baseline_reuse.reuse_key(settings.as_dict(), opts.batch_size, preset.as_dict()["model"])
+    return baseline_reuse.find_source(run, task, tests, key)
 
 
 def _math_template(task: str, manifest: dict, adapter: Path | None, prompt: str | None) -> str | None:
@@ -399,14 +424,30 @@ def _decode_todo(run: Path, tests: list[dict], todo: list[int], already: int,
     return new_tokens, decoder.compile_seconds
 
 
+# The last decoder this process built, by shape: a second infer in the same process (each
+# checkpoint of eval-checkpoints) swaps its weights in instead of compiling the same graphs
+# again (~55 s a shape for SmolLM2 on 2 cores). One entry, so memory holds one model.
+_LAST_DECODER: dict = {}
+
+
 def _load_decoder(preset, adapter_path: Path | None, batch_size: int, bucket: int, max_len: int):
-    """GreedyDecoder over the preset's weights with the adapter merged, its cache `max_len`
-    long (the longest prompt rounded up to the bucket, plus the new tokens)."""
+    """GreedyDecoder over the preset's weights with the adapter merged, its cache at least
+    `max_len` long (the longest prompt rounded up to the bucket, plus the new tokens)."""
     from pipeline.decode import GreedyDecoder
     from pipeline.model.build import model_weights, setup_context
     setup_context()
     weights, dims = model_weights(preset, adapter_path)
-    return GreedyDecoder(weights, dims, batch_size=batch_size, bucket=bucket, max_len=max_len)
+    shape = (dims, batch_size, bucket)
+    if _LAST_DECODER.get("shape") == shape:
+        decoder = _LAST_DECODER["decoder"]
+        decoder.set_weights(weights)
+        decoder.compile_seconds = 0.0     # this call's compiles only
+        decoder.ensure_capacity(max_len)
+        return decoder
+    _LAST_DECODER.clear()                 # drop the old one before building the next
+    decoder = GreedyDecoder(weights, dims, batch_size=batch_size, bucket=bucket, max_len=max_len)
+    _LAST_DECODER.update(shape=shape, decoder=decoder)
+    return decoder
 
 
 def _decode_batches(decoder, tok, rows: list[tuple[int, list[int]]], settings: InferSettings,

@@ -1,10 +1,12 @@
 """``python -m pipeline main``: the README's end-to-end job on the embedded default.
 
 prepare data -> baseline inference + scoring -> LoRA fine-tune -> finetuned inference +
-scoring -> dashboard. Each stage runs as its own ``python -m pipeline ...`` process (memory
-is returned between stages and a crash loses only that stage), shows its own progress bar,
-and is skipped when its outputs are already there and complete, so rerunning the job after
-a crash or a Ctrl-C continues where it stopped.
+scoring -> dashboard. The baseline's rows are copied from a matching run when one exists
+(`infer --reuse`: same model, tests, settings, batch size, decoder and versions).
+Each stage runs as its own ``python -m pipeline ...`` process (memory is returned between
+stages and a crash loses only that stage), shows its own progress bar, and is skipped when
+its outputs are already there and complete, so rerunning the job after a crash or a Ctrl-C
+continues where it stopped.
 """
 from __future__ import annotations
 
@@ -88,6 +90,10 @@ def plan(args) -> list[Stage]:
     base, tuned = results / args.base_run, results / args.run
     py = [sys.executable, "-m", "pipeline"]
     infer_common = ["--batch-size", str(args.batch_size)]
+    # The baseline does not change between main jobs with the same model, tests, settings
+    # and versions: reuse a matching one (e.g. the shipped smollm2-base) and give the
+    # minutes to training (pipeline.baseline_reuse).
+    base_flags = ["--base-only"] + ([] if getattr(args, "no_reuse", False) else ["--reuse"])
 
     def infer(run: Path, task: str, extra: list[str]) -> Stage:
         n = sizes["math_n"] if task == "math" else sizes["squad_n"]
@@ -103,8 +109,8 @@ def plan(args) -> list[Stage]:
         Stage("squad subset", py + ["data", "squad", "--out", str(squad_tests),
                                     "--subset", str(sizes["squad_n"])],
               lambda: _count_lines(REPO_ROOT / squad_tests) == sizes["squad_n"]),
-        infer(base, "math", ["--base-only"]),
-        infer(base, "squad", ["--base-only"]),
+        infer(base, "math", base_flags),
+        infer(base, "squad", base_flags),
         Stage(f"evaluate ({base.name})", py + ["evaluate", "--run", base.name],
               lambda: _evaluated(base, [base / "predictions_math.npy", base / "predictions_squad.npy"])),
         Stage(f"train ({tuned.name})",
@@ -220,6 +226,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="decoding batch size (default 8)")
     p.add_argument("--results", help="results folder (default results/ or $PIPELINE_RESULTS)")
     p.add_argument("--force", action="store_true", help="rerun every stage even if its outputs exist")
+    p.add_argument("--no-reuse", action="store_true",
+                   help="decode the baseline even when a run in the results folder already "
+                        "decoded the same tests with the same model, settings and versions")
     p.add_argument("--no-dashboard", action="store_true", help="stop after scoring")
     p.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
     p.set_defaults(func=_with_defaults)

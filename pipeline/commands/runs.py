@@ -35,6 +35,10 @@ def register(subparsers) -> None:
     p.add_argument("--bucket", type=int,
                    help="prefill chunk in tokens; prompt lengths round up to it (default: math 32, squad 64)")
     p.add_argument("--restart", action="store_true", help="discard rows decoded before")
+    p.add_argument("--reuse", action="store_true",
+                   help="base model only: copy the rows of another run in the results folder "
+                        "that decoded the same tests with the same model, settings, batch size, "
+                        "decoder and versions instead of decoding (recorded as reused_from)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_infer)
 
@@ -89,9 +93,12 @@ def _infer(args) -> int:
                    adapter=args.adapter, base_only=args.base_only, preset_path=args.config,
                    prompt=args.prompt, batch_size=args.batch_size,
                    max_new_tokens=args.max_new_tokens, min_new_tokens=args.min_new_tokens,
-                   limit=args.limit, restart=args.restart, bucket=args.bucket,
+                   limit=args.limit, restart=args.restart, bucket=args.bucket, reuse=args.reuse,
                    command=" ".join(["python -m pipeline"] + sys.argv[1:]))
     emit(result.as_dict(), args.json, lambda r: (
+        f"{r['predictions']}: {r['rows']} rows reused from {r['reused_from']} (same model, "
+        "tests, settings, batch size, decoder and versions; nothing decoded)"
+        if r.get("reused_from") else
         f"{r['predictions']}: {r['rows']} rows ({r['decoded']} decoded now, "
         f"{r['new_tokens']} tokens in {r['seconds']} s incl. {r['compile_seconds']} s compiling)"))
     return 0

@@ -108,6 +108,33 @@ def test_batched_left_padded_equals_batch_size_one(tied):
     assert together[1] == _reference_greedy(model, prompts[1], 10)[0]
 
 
+def test_swapped_weights_decode_as_a_fresh_decoder_without_recompiling(tied):
+    """set_weights (eval-checkpoints: one decoder, every adapter) gives the tokens a decoder
+    built from those weights gives, and compiles nothing new."""
+    model, config, weights = tied
+    dims, token_ids = dims_from_llama_config(config)
+    rng = np.random.default_rng(5)
+    other = {k: (v + rng.normal(0, 0.3, v.shape)).astype(np.float32) if ".attention.w" in k
+             else v for k, v in weights.items()}
+    prompts = _prompts(13, [4, 9, 6])
+    fresh = GreedyDecoder(other, dims, token_ids, batch_size=4, bucket=8)
+    expected = [g.tokens for g in fresh.generate(prompts, max_new_tokens=8, stop_ids=[])]
+
+    swapped = GreedyDecoder(weights, dims, token_ids, batch_size=4, bucket=8)
+    before = [g.tokens for g in swapped.generate(prompts, max_new_tokens=8, stop_ids=[])]
+    assert before != expected                      # the two weight sets really differ
+    compiled, seconds = set(swapped._compiled), swapped.compile_seconds
+    swapped.set_weights(other)
+    assert [g.tokens for g in swapped.generate(prompts, max_new_tokens=8, stop_ids=[])] == expected
+    # no new graph: the compile clock moves by the set lookups only (a compile takes seconds)
+    assert swapped._compiled == compiled and swapped.compile_seconds - seconds < 0.5
+    swapped.set_weights(weights)                   # and back
+    assert [g.tokens for g in swapped.generate(prompts, max_new_tokens=8, stop_ids=[])] == before
+    with pytest.raises(PipelineError, match="shape"):
+        swapped.set_weights({k: v[..., :-1] if k.endswith("wo.weight") else v
+                             for k, v in weights.items()})
+
+
 def test_stop_ids_and_min_new_tokens(tied):
     model, config, weights = tied
     decoder = GreedyDecoder(weights, *dims_from_llama_config(config), batch_size=2, bucket=8)

@@ -208,3 +208,46 @@ def test_training_run_decodes_with_its_adapter_and_prompt(tmp_path, math_tests, 
     assert again.decoded == 0 and load_predictions(tmp_path / "third" / "predictions_math.npy") == texts
     with pytest.raises(PipelineError, match="fine-tuned adapter"):
         infer(run, "math", math_tests, base_only=True, quiet=True)
+
+
+def test_reuse_copies_a_matching_baseline_and_only_a_matching_one(tmp_path, math_tests):
+    """`infer --reuse` (the main job's baseline): a base-model run with the same tests,
+    settings, batch size, model and versions is copied, not decoded again, and the
+    manifest says so; change one setting, or ask for an adapter, and it decodes."""
+    source = tmp_path / "results" / "shipped-base"
+    first = infer(source, "math", math_tests, base_only=True, preset_path=TINY, batch_size=2,
+                  max_new_tokens=5, quiet=True)
+    assert first.decoded == 5
+    assert runs.read_manifest(source)["inference"]["math"]["batch_size"] == 2
+
+    again = tmp_path / "results" / "main-base"
+    reused = infer(again, "math", math_tests, base_only=True, preset_path=TINY, batch_size=2,
+                   max_new_tokens=5, quiet=True, reuse=True)
+    assert (reused.decoded, reused.new_tokens, reused.extra["reused_from"]) == (0, 0, "shipped-base")
+    assert load_predictions(again / "predictions_math.npy") == \
+        load_predictions(source / "predictions_math.npy")
+    entry = runs.read_manifest(again)["inference"]["math"]
+    assert entry["reused_from"] == "shipped-base" and entry["batch_size"] == 2
+    # A reuse of the reuse names the run that really decoded.
+    third = infer(tmp_path / "results" / "third", "math", math_tests, base_only=True,
+                  preset_path=TINY, batch_size=2, max_new_tokens=5, quiet=True, reuse=True)
+    assert third.extra["reused_from"] == "shipped-base"
+
+    # Another batch size (padding can change greedy tokens), other tests, or an adapter:
+    # no match, so it decodes and records no source.
+    other_batch = infer(tmp_path / "results" / "b4", "math", math_tests, base_only=True,
+                        preset_path=TINY, batch_size=4, max_new_tokens=5, quiet=True, reuse=True)
+    assert other_batch.decoded == 5 and "reused_from" not in other_batch.extra
+    assert "reused_from" not in runs.read_manifest(tmp_path / "results" / "b4")["inference"]["math"]
+    fewer = infer(tmp_path / "results" / "fewer", "math", math_tests, base_only=True,
+                  preset_path=TINY, batch_size=2, max_new_tokens=5, limit=3, quiet=True, reuse=True)
+    assert fewer.decoded == 3 and "reused_from" not in fewer.extra
+
+    # A source whose rows are not all finished is no source.
+    lines = (source / "infer_math.jsonl").read_text(encoding="utf-8").splitlines()
+    (source / "infer_math.jsonl").write_text("\n".join(lines[:4]) + "\n", encoding="utf-8")
+    for name in ("main-base", "third"):   # the copies would match too; take them away
+        (tmp_path / "results" / name / "manifest.json").unlink()
+    partial = infer(tmp_path / "results" / "late", "math", math_tests, base_only=True,
+                    preset_path=TINY, batch_size=2, max_new_tokens=5, quiet=True, reuse=True)
+    assert partial.decoded == 5 and "reused_from" not in partial.extra

@@ -56,3 +56,13 @@ def test_evaluated_only_when_metrics_newer_than_predictions(tmp_path):
     assert not main_job._evaluated(run, [pred])               # predictions changed after scoring
     os.utime(run / "metrics.json", (pred.stat().st_mtime + 5, pred.stat().st_mtime + 5))
     assert main_job._evaluated(run, [pred])
+
+
+def test_baseline_stages_reuse_unless_told_not_to(tmp_path):
+    args = _args(tmp_path)
+    base = [s for s in main_job.plan(args) if s.name.startswith("infer") and "(base)" in s.name]
+    assert len(base) == 2 and all("--reuse" in s.argv for s in base)
+    tuned = [s for s in main_job.plan(args) if s.name.startswith("infer") and "(tuned)" in s.name]
+    assert tuned and not any("--reuse" in s.argv for s in tuned)   # adapters are never reused
+    args.no_reuse = True
+    assert not any("--reuse" in s.argv for s in main_job.plan(args))
