@@ -33,6 +33,8 @@ def adapter_label(adapter: dict | None) -> str:
     if alpha is not None:
         parts.append(f"a{alpha:g}")
     parts.append(",".join(adapter.get("targets") or []) or "?")
+    if adapter.get("first_layer"):
+        parts.append(f"from layer {adapter['first_layer']}")
     return " ".join(parts)
 
 

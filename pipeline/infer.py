@@ -264,10 +264,12 @@ def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings,
         side = adapter.with_suffix(".json")
         spec = json.loads(side.read_text()) if side.is_file() else {}
         rank, targets = spec.get("rank", preset.lora.rank), spec.get("targets", list(preset.lora.targets))
+        first = int(spec.get("first_layer", preset.lora.first_layer))
         fields["adapter"] = {"path": adapter_record(adapter, run), "rank": rank,
                              "alpha": spec.get("alpha", preset.lora.alpha),
                              "dropout": spec.get("dropout", preset.lora.dropout), "targets": targets,
-                             "trainable_params": lora_trainable_for(preset.dims, rank, targets)}
+                             **({"first_layer": first} if first else {}),
+                             "trainable_params": lora_trainable_for(preset.dims, rank, targets, first)}
     data = dict(manifest.get("data") or {})
     data[f"{settings.task}_tests"] = {"path": str(tests_src) if tests_src else "contest SQuAD dev",
                                       "sha256": runs.file_sha256(runs.task_file(run, "tests", settings.task)),

@@ -149,6 +149,7 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
     trainer = _build_trainer(preset, data, schedule, run, state)
     adapter_info = {"rank": preset.lora.rank, "alpha": preset.lora.alpha,
                     "dropout": preset.lora.dropout, "targets": list(preset.lora.targets),
+                    **({"first_layer": preset.lora.first_layer} if preset.lora.first_layer else {}),
                     "trainable_params": trainer.trainable}
     _record_manifest(run, preset, data, adapter_info, state.get("adapter") if state else None,
                      command)
@@ -227,7 +228,8 @@ def _build_trainer(preset, data: TrainData, schedule: Schedule, run: Path,
     if t.head_trim:
         net = HeadTrimLoss(net, k)
     trainable = trainable_count(net)
-    expected = lora_trainable_for(preset.dims, preset.lora.rank, preset.lora.targets)
+    expected = lora_trainable_for(preset.dims, preset.lora.rank, preset.lora.targets,
+                                  preset.lora.first_layer)
     if trainable != expected:  # the model must agree with the analytic count
         raise PipelineError(f"model has {trainable} trainable parameters, analytic count {expected}")
     lrs = lr_schedule(t.lr, t.schedule, t.warmup_ratio, schedule.total)

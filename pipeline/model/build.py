@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.model.params import ModelDims, target_regex
+from pipeline.model.params import ModelDims, excluded_layers, target_regex
 from pipeline.model.tokenizer import BOS_ID, EOS_ID, PAD_ID, TokenIds, cache_dir
 
 TINY_BASE_SEED = 1234  # tiny's base weights never depend on the training seed
@@ -103,7 +103,8 @@ def lora_config(preset):
     from mindformers.pet import LoraConfig
     lora = preset.lora
     return LoraConfig(lora_rank=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=target_regex(lora.targets))
+                      target_modules=target_regex(lora.targets),
+                      exclude_layers=excluded_layers(lora.first_layer))
 
 
 # ---------------------------------------------------------------- weights
@@ -168,7 +169,7 @@ def save_adapter(model, path: Path, lora, step: int) -> Path:
     ms.save_checkpoint(params, str(tmp))
     os.replace(tmp, path)
     side = {"rank": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout,
-            "targets": list(lora.targets), "step": step}
+            "targets": list(lora.targets), "first_layer": lora.first_layer, "step": step}
     path.with_suffix(".json").write_text(json.dumps(side, indent=2))
     return path
 

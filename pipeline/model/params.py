@@ -105,11 +105,23 @@ def target_regex(targets) -> str:
     return "|".join(f".*{t}" for t in check_targets(targets))
 
 
-def lora_trainable_for(dims: ModelDims, rank: int, targets) -> int:
+def excluded_layers(first_layer: int) -> list[str] | None:
+    """MindFormers' pet ``exclude_layers`` for LoRA on layers first_layer.. only: a regex
+    matched against each cell's own name, and a decoder layer's name is its index in
+    ``layers`` ("0".."29"); None when no layer is left out."""
+    if first_layer <= 0:
+        return None
+    return [f"^({'|'.join(str(i) for i in range(first_layer))})$"]
+
+
+def lora_trainable_for(dims: ModelDims, rank: int, targets, first_layer: int = 0) -> int:
+    """LoRA A+B parameters for `targets` at `rank` on layers first_layer..layers-1."""
     if rank < 1:
         raise PipelineError(f"LoRA rank must be >= 1, got {rank}")
+    if not 0 <= first_layer < dims.layers:
+        raise PipelineError(f"LoRA first_layer must be 0..{dims.layers - 1}, got {first_layer}")
     shapes = dense_shapes(dims)
-    return dims.layers * sum(rank * sum(shapes[t]) for t in check_targets(targets))
+    return (dims.layers - first_layer) * sum(rank * sum(shapes[t]) for t in check_targets(targets))
 
 
 def lora_trainable(model_kind: str, rank: int, targets) -> int:

@@ -3,7 +3,7 @@
 A preset YAML has four sections, each mapping onto a frozen dataclass:
 
     model: {kind: smollm2-135m | tiny | llama3-8b, dims: {...}  # dims only for tiny}
-    lora:  {rank, alpha, dropout, targets: [wq, wv, ...]}
+    lora:  {rank, alpha, dropout, targets: [wq, wv, ...], first_layer}
     train: {lr, schedule, warmup_ratio, max_steps, epochs, batch_size, seq_length,
             seed, save_interval, log_interval, weight_decay, betas,
             micro_batch, head_trim, recompute, memory_level}
@@ -40,6 +40,9 @@ class LoraSpec:
     alpha: float = 16.0
     dropout: float = 0.05
     targets: tuple = ("wq", "wv")
+    # LoRA on decoder layers first_layer..last only: the backward pass then stops at
+    # first_layer (nothing below it needs a gradient), so a step costs less.
+    first_layer: int = 0
 
     @property
     def scaling(self) -> float:
@@ -93,8 +96,12 @@ class Preset:
 
     def as_dict(self) -> dict:
         """Plain config as recorded in a run manifest."""
+        lora = dataclasses.asdict(self.lora)
+        if not lora["first_layer"]:
+            # absent means 0: manifests written before the field existed still resume
+            del lora["first_layer"]
         return {"name": self.name, "model": {"kind": self.model_kind, "dims": self.dims.as_dict()},
-                "lora": dataclasses.asdict(self.lora), "train": dataclasses.asdict(self.train),
+                "lora": lora, "train": dataclasses.asdict(self.train),
                 "data": dataclasses.asdict(self.data), "device": self.device}
 
 
@@ -140,6 +147,13 @@ def _check(preset: Preset, src) -> None:
         raise PipelineError(f"lora.alpha: must be > 0, got {lora.alpha}", src)
     if not 0 <= lora.dropout < 1:
         raise PipelineError(f"lora.dropout: must be in [0, 1), got {lora.dropout}", src)
+    if not 0 <= lora.first_layer < dims.layers:
+        raise PipelineError(f"lora.first_layer: must be 0..{dims.layers - 1} (the model has "
+                            f"{dims.layers} layers), got {lora.first_layer}", src)
+    if lora.first_layer and preset.device == "npu":
+        # npu-check verifies the LoRA count at tiny dims, where the layer indices differ
+        raise PipelineError("lora.first_layer: only the CPU presets support it for now; the NPU "
+                            "preset adapts every layer, as the contest's baseline did", src)
     if train.lr <= 0:
         raise PipelineError(f"train.lr: must be > 0, got {train.lr}", src)
     if train.schedule not in SCHEDULES:

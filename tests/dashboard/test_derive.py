@@ -138,3 +138,5 @@ def test_missing_cells_read_as_a_dash_and_unknown_adapters_say_so():
     assert derive.adapter_label({"path": None, "trainable_params": 3_407_872}) == "unknown (3,407,872 trainable)"
     assert derive.adapter_label({"trainable_params": None}) == "unknown"
     assert derive.adapter_label({"rank": 8, "alpha": 16, "targets": ["wq", "wv"]}) == "r8 a16 wq,wv"
+    assert derive.adapter_label({"rank": 4, "alpha": 8, "targets": ["wq"], "first_layer": 15}) == \
+        "r4 a8 wq from layer 15"

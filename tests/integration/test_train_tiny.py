@@ -142,6 +142,31 @@ def test_merged_weights_reproduce_the_lora_model(trained):
     assert TokenIds().pad == 0 and dims.kv_heads == 2 and dims.tie_embeddings is True
 
 
+def test_first_layer_adapts_only_the_upper_layers(data, tmp_path):
+    """lora.first_layer: 1 on the 2-layer tiny model: MindFormers' pet LoRA (exclude_layers)
+    wraps layer 1 only, the count halves and matches the formula, the adapter holds layer
+    1's A/B alone, the lower layer's weights stay the base's after merging, and the
+    manifest and sidecar record it."""
+    import dataclasses
+    from pipeline.model.build import base_weights, load_adapter, model_weights
+    base = load_preset(TINY)
+    preset = dataclasses.replace(with_data(base, str(data)),
+                                 lora=dataclasses.replace(base.lora, first_layer=1))
+    result = train(preset, tmp_path / "upper", quiet=True)
+    assert result.trainable == lora_trainable_for(preset.dims, 4, preset.lora.targets, 1) \
+        == lora_trainable_for(preset.dims, 4, preset.lora.targets) // 2
+    adapter, side = load_adapter(tmp_path / "upper" / result.adapter)
+    assert side["first_layer"] == 1
+    assert adapter and all(".layers.1." in name for name in adapter)
+    merged, _ = model_weights(preset, tmp_path / "upper" / result.adapter)
+    plain = base_weights(preset)
+    layer0 = [k for k in plain if ".layers.0." in k]
+    assert layer0 and all(np.array_equal(merged[k], plain[k]) for k in layer0)
+    assert any(not np.array_equal(merged[k], plain[k]) for k in plain if ".layers.1.attention.wq" in k)
+    manifest = json.loads((tmp_path / "upper" / "manifest.json").read_text())
+    assert manifest["adapter"]["first_layer"] == 1 and manifest["config"]["lora"]["first_layer"] == 1
+
+
 def test_resume_after_kill_9_continues_where_it_stopped(data, tmp_path, trained):
     """A run killed with SIGKILL resumes from its last checkpoint and, with dropout 0 and
     the seeded data order, reproduces the uninterrupted run's losses."""

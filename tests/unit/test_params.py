@@ -76,3 +76,19 @@ def test_cli_lora_params_bad_target_exits_2(capsys):
     assert main(["lora-params", "--model", "smollm2-135m", "--rank", "8", "--targets", "q_proj"]) == 2
     assert "q_proj" in capsys.readouterr().err
 
+
+
+def test_first_layer_counts_and_excludes_the_lower_layers():
+    import re
+    from pipeline.model.params import dims_for, excluded_layers, lora_trainable_for
+    dims = dims_for("smollm2-135m")
+    all_layers = lora_trainable_for(dims, 4, "wq,wk,wv,wo,w1,w2,w3")
+    assert all_layers == 1_221_120
+    assert lora_trainable_for(dims, 4, "wq,wk,wv,wo,w1,w2,w3", 15) == all_layers // 2 == 610_560
+    assert excluded_layers(0) is None
+    (pattern,) = excluded_layers(15)
+    # MindFormers matches it against each cell's own name: a decoder layer's is its index
+    assert [str(i) for i in range(30) if re.match(pattern, str(i))] == [str(i) for i in range(15)]
+    assert not any(re.match(pattern, name) for name in ("150", "attention", "wq", "layers"))
+    with pytest.raises(PipelineError, match="first_layer"):
+        lora_trainable_for(dims, 4, "wq", 30)

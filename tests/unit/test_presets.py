@@ -93,3 +93,25 @@ def test_tiny_dims_override_and_cli_overrides(tmp_path):
     q = with_data(with_overrides(p, max_steps=7, seed=None), "x.mindrecord")
     assert q.train.max_steps == 7 and q.train.seed == p.train.seed and q.data.train == "x.mindrecord"
     assert p.train.max_steps is None  # the original is untouched (frozen dataclasses)
+
+
+def test_first_layer_is_checked_and_recorded_only_when_set(tmp_path):
+    import yaml
+    from pipeline.model.presets import load_preset
+    raw = yaml.safe_load((CONFIGS / "smollm2_135m_lora_cpu.yaml").read_text())
+    assert "first_layer" not in load_preset(CONFIGS / "tiny_llama_lora_cpu.yaml").as_dict()["lora"]
+    for bad, message in ((30, "must be 0..29"), (-1, "must be 0..29"), ("x", "expected int")):
+        raw["lora"]["first_layer"] = bad
+        path = tmp_path / "p.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        with pytest.raises(PipelineError, match=message) as info:
+            load_preset(path)
+        assert "p.yaml" in str(info.value) and "lora.first_layer" in str(info.value)
+    raw["lora"]["first_layer"] = 15
+    path.write_text(yaml.safe_dump(raw))
+    assert load_preset(path).as_dict()["lora"]["first_layer"] == 15
+    npu = yaml.safe_load((CONFIGS / "llama3_8b_lora_npu.yaml").read_text())
+    npu["lora"]["first_layer"] = 16
+    path.write_text(yaml.safe_dump(npu))
+    with pytest.raises(PipelineError, match="only the CPU presets"):
+        load_preset(path)
