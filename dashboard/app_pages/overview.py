@@ -43,6 +43,10 @@ for col, label, run in ((cols[0], "Baseline", base), (cols[1], "Candidate", cand
     with col.container(border=True):
         st.markdown(f"**{label}:** {derive.md_code(run)} · {derive.md_text(r['model'])} · "
                     f"adapter {derive.md_text(r['adapter'])}")
+        reused = derive.reused_note(next((s["manifest"] for s in summaries if s["run_id"] == run), None))
+        if reused:
+            st.caption(derive.md_text(reused) + " (the same model, tests, settings, batch size, "
+                       "decoder and versions: `infer --reuse`), not decoded again.")
         m1, m2, m3 = st.columns(3)
         m1.metric("math accuracy", derive.fmt(r["math_acc"], ".2f", "%"))
         m2.metric("contest score", derive.fmt(r["score"]))

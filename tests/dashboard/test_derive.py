@@ -140,3 +140,13 @@ def test_missing_cells_read_as_a_dash_and_unknown_adapters_say_so():
     assert derive.adapter_label({"rank": 8, "alpha": 16, "targets": ["wq", "wv"]}) == "r8 a16 wq,wv"
     assert derive.adapter_label({"rank": 4, "alpha": 8, "targets": ["wq"], "first_layer": 15}) == \
         "r4 a8 wq from layer 15"
+
+
+def test_reused_note_names_the_source_of_copied_rows():
+    assert derive.reused_note(None) is None
+    assert derive.reused_note({"inference": {"math": {"settings": {}}}}) is None
+    assert derive.reused_note({"inference": {"math": {"reused_from": "smollm2-base"},
+                                             "squad": {"reused_from": "smollm2-base"}}}) == \
+        "math and squad rows reused from smollm2-base"
+    assert derive.reused_note({"inference": {"math": {"reused_from": "a"}, "squad": {}}}) == \
+        "math rows reused from a"

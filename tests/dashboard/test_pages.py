@@ -224,3 +224,13 @@ def test_sidebar_rescore_button_starts_a_job(results):
     assert job["argv"][5] == str(results / CAND)
     assert job["argv"][6:] == ["--baseline", str(results / BASE)]  # the sidebar's baseline
     wait_done(results / CAND)
+
+
+def test_overview_says_when_a_baseline_reused_another_runs_rows(results):
+    """A baseline made by `infer --reuse` (the main job's default) says whose decode it holds."""
+    path = results / BASE / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.setdefault("inference", {})["math"] = {"settings": {}, "reused_from": "oldbase"}
+    path.write_text(json.dumps(manifest))
+    captions = " ".join(c.value for c in app_on().caption)
+    assert "math rows reused from oldbase" in captions and "not decoded again" in captions
