@@ -106,7 +106,8 @@ def _score_point(point: Path, template: str | None) -> dict:
 
 def eval_checkpoints(run_ref, tests, limit: int | None = None, every: int | None = None,
                      batch_size: int = 8, max_new_tokens: int | None = None,
-                     results: Path | None = None, quiet: bool = False) -> list[dict]:
+                     results: Path | None = None, quiet: bool = False,
+                     command: str | None = None) -> list[dict]:
     """Score each selected adapter of run `run_ref` on math `tests` (JSONL path); returns
     and writes the whole curve (earlier points of the same tests are kept, not redone).
 
@@ -137,7 +138,7 @@ def eval_checkpoints(run_ref, tests, limit: int | None = None, every: int | None
             # A point scored on other tests is decoded afresh; a killed one resumes.
             result = infer(point, "math", tests, adapter=adapters[step], limit=limit,
                            batch_size=batch_size, max_new_tokens=max_new_tokens,
-                           restart=step in points, quiet=quiet)
+                           restart=step in points, quiet=quiet, command=command)
             points[step] = {"step": step, "adapter": f"adapter/{adapters[step].name}",
                             "rows": result.rows, **key, **_score_point(point, template)}
             curve = [points[s] for s in sorted(points)]
