@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import sys
 
 # MindSpore prints WARNING-level C++ logs (deprecations, compile-cache misses) on every run;
@@ -40,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What manifests record as "command": the command as typed, whether the arguments came
+    # from the shell or from a caller of main() (never sys.argv[0]'s machine path).
+    words = sys.argv[1:] if argv is None else list(argv)
+    args.command_line = "python -m pipeline " + " ".join(shlex.quote(w) for w in words)
     try:
         return int(args.func(args) or 0)
     except PipelineError as exc:

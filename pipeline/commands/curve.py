@@ -1,8 +1,6 @@
 """eval-checkpoints: accuracy against training step from a run's saved adapters."""
 from __future__ import annotations
 
-import sys
-
 from pipeline.commands import emit
 
 
@@ -32,8 +30,6 @@ def _eval_checkpoints(args) -> int:
     from pipeline.checkpoint_curve import eval_checkpoints, render_curve
     curve = eval_checkpoints(args.run, args.tests, limit=args.limit, every=args.every,
                              batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                             quiet=args.json,
-                             # as typed, not sys.argv[0]'s absolute path: point manifests ship
-                             command=" ".join(["python -m pipeline"] + sys.argv[1:]))
+                             quiet=args.json, command=args.command_line)
     emit(curve, args.json, render_curve)
     return 0

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import sys
 
 from pipeline.commands import emit
@@ -87,7 +86,7 @@ def cmd_train(args) -> int:
     check_trainable(preset)
     run_id = args.run or preset.name
     run = runs.run_dir(run_id, args.results, create=True)
-    command = "python -m pipeline " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = args.command_line
     result = train(preset, run, resume=args.resume, command=command)
     summary = {"run": str(result.run), "steps": result.last_step, "total_steps": result.total_steps,
                "adapter": result.adapter, "trainable_params": result.trainable,

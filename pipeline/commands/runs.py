@@ -1,8 +1,6 @@
 """Run-folder commands: infer, evaluate, import, runs."""
 from __future__ import annotations
 
-import sys
-
 from pipeline import contest, runs
 from pipeline.commands import emit
 from pipeline.evaluate import gate_verdict
@@ -94,7 +92,7 @@ def _infer(args) -> int:
                    prompt=args.prompt, batch_size=args.batch_size,
                    max_new_tokens=args.max_new_tokens, min_new_tokens=args.min_new_tokens,
                    limit=args.limit, restart=args.restart, bucket=args.bucket, reuse=args.reuse,
-                   command=" ".join(["python -m pipeline"] + sys.argv[1:]))
+                   command=args.command_line)
     emit(result.as_dict(), args.json, lambda r: (
         f"{r['predictions']}: {r['rows']} rows reused from {r['reused_from']} (same model, "
         "tests, settings, batch size, decoder and versions; nothing decoded)"
@@ -116,7 +114,7 @@ def _import(args) -> int:
     result = import_run(args.name, args.predictions, args.tests, args.train_log, args.eval_log,
                         squad_predictions=args.squad_predictions, squad=args.squad,
                         baseline=args.baseline, partial=args.partial, prompt=args.prompt, force=args.force,
-                        command=" ".join(["python -m pipeline"] + sys.argv[1:]))
+                        command=args.command_line)
 
     def human(r):
         text = render_report(r)
