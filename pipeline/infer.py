@@ -182,11 +182,15 @@ def _run_preset(manifest: dict, preset_path):
 
 def adapter_record(adapter, run: Path) -> str:
     """An adapter's path as a manifest records it. Inside the results folder: relative to the
-    run folder, as train records its own ("adapter/step_400.ckpt", "../other/adapter/..."), so
+    run folder, as train records its own ("adapter/step_400.ckpt", "../other/adapter/...";
+    from a curve point, "../../adapter/step_100.ckpt"), so
     it holds in any clone and from any working directory (_adapter_for joins it back onto
     the run). Elsewhere: absolute."""
     adapter, run = Path(adapter).resolve(), Path(run).resolve()
-    if not adapter.is_relative_to(run.parent):
+    results = run.parent
+    if results.name == "checkpoints" and (results.parent / "manifest.json").is_file():
+        results = results.parent.parent   # an eval-checkpoints point: results/<run>/checkpoints/step_N
+    if not adapter.is_relative_to(results):
         return str(adapter)
     return os.path.relpath(adapter, run)
 

@@ -310,6 +310,7 @@ def test_eval_checkpoints_scores_every_kept_adapter_and_resumes(trained, tmp_pat
         manifest = runs.read_manifest(folder)
         assert manifest["inference"]["math"]["settings"]["adapter"].endswith(
             f"adapter/step_{point['step']}.ckpt")
+        assert not os.path.isabs(manifest["inference"]["math"]["settings"]["adapter"])
         # the command as typed (point manifests ship with a run), not sys.argv[0]'s path
         assert manifest["inference"]["math"]["command"].startswith("python -m pipeline eval-checkpoints")
         _, summary = score_math(load_predictions(folder / "predictions_math.npy"), rows,
