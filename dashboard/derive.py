@@ -42,13 +42,12 @@ def reused_note(manifest: dict | None) -> str | None:
     """'math and squad rows reused from smollm2-base' when `infer --reuse` copied a run's
     decoded rows (pipeline.baseline_reuse) instead of decoding them; None otherwise."""
     inference = (manifest or {}).get("inference") or {}
-    sources = {task: entry["reused_from"] for task, entry in sorted(inference.items())
-               if isinstance(entry, dict) and isinstance(entry.get("reused_from"), str)}
-    if not sources:
-        return None
     by_source: dict[str, list[str]] = {}
-    for task, source in sources.items():
-        by_source.setdefault(source, []).append(task)
+    for task, entry in sorted(inference.items()):
+        if isinstance(entry, dict) and isinstance(entry.get("reused_from"), str):
+            by_source.setdefault(entry["reused_from"], []).append(task)
+    if not by_source:
+        return None
     return "; ".join(f"{' and '.join(tasks)} rows reused from {source}"
                      for source, tasks in by_source.items())
 

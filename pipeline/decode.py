@@ -164,22 +164,17 @@ class GreedyDecoder:
         """Swap in other weights of the same shape (another adapter merged) without
         recompiling: the compiled graphs read them as parameters. eval-checkpoints decodes
         every saved adapter this way, one compile for the whole curve."""
-        folded = fold_weights(weights, self.cfg)
-        self._folded = folded
-        cell = self._cell
-        pairs = [(cell.embedding, folded.embedding), (cell.norm_out, folded.norm_out)]
-        if cell.head is not None:
-            pairs.append((cell.head, folded.head))
-        for params, arrays in ((cell.wqkv, folded.wqkv), (cell.wo, folded.wo),
-                               (cell.w13, folded.w13), (cell.w2, folded.w2)):
-            pairs.extend(zip(params, arrays))
         from mindspore import Tensor
         import mindspore as ms
-        for param, array in pairs:
+        folded = fold_weights(weights, self.cfg)
+        pairs = self._cell.weight_pairs(folded)
+        for param, array in pairs:   # every shape first: a refused swap leaves the old weights
             if tuple(param.shape) != array.shape:
                 raise PipelineError(f"weights for {param.name} have shape {array.shape}, the "
                                     f"decoder was built for {tuple(param.shape)}")
+        for param, array in pairs:
             param.set_data(Tensor(array, ms.float32))
+        self._folded = folded   # a cache grown later is built from these
 
     def ensure_capacity(self, length: int) -> None:
         if length <= self.max_len:

@@ -46,6 +46,17 @@ class LlamaKVStep(nn.Cell):
         self.bmm = ops.BatchMatMul()
         self.head_mm = ops.MatMul(transpose_b=True)
 
+    def weight_pairs(self, folded) -> list:
+        """(parameter, array) for every weight of `folded`, as __init__ laid them out (the
+        key/value cache is state, not a weight)."""
+        pairs = [(self.embedding, folded.embedding), (self.norm_out, folded.norm_out)]
+        if self.head is not None:
+            pairs.append((self.head, folded.head))
+        for params, arrays in ((self.wqkv, folded.wqkv), (self.wo, folded.wo),
+                               (self.w13, folded.w13), (self.w2, folded.w2)):
+            pairs.extend(zip(params, arrays))
+        return pairs
+
     def normed(self, x):
         # RMSNorm without its weight (folded into the next matmul)
         return x * ops.rsqrt(ops.mean(ops.square(x), -1, keep_dims=True) + self.eps)

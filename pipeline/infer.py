@@ -363,9 +363,10 @@ def infer(run: Path, task: str, tests_path=None, **options) -> InferResult:
         model=preset.model_kind)
     _check_resume(run, task, tests, settings, manifest, opts.restart)
     source = _reuse_source(run, task, tests, settings, preset, adapter_path, opts)
+    reused_from = baseline_reuse.origin(source, task) if source is not None else None
     runs.write_jsonl(runs.task_file(run, "tests", task), tests)
     _record_manifest(run, manifest, preset, settings, tests_path, tests, adapter_path, opts.command,
-                     opts.batch_size, source and baseline_reuse.origin(source, task))
+                     opts.batch_size, reused_from)
     if source is not None:
         baseline_reuse.copy_rows(source, run, task, len(tests))
 
@@ -378,8 +379,8 @@ def infer(run: Path, task: str, tests_path=None, **options) -> InferResult:
                                              preset, adapter_path, opts)
     out = rebuild_predictions(run, task)
     extra = {"compile_seconds": round(compile_s, 1)}
-    if source is not None:
-        extra["reused_from"] = baseline_reuse.origin(source, task)
+    if reused_from:
+        extra["reused_from"] = reused_from
     return InferResult(run, task, len(tests), len(todo), time.monotonic() - began, new_tokens, out,
                        extra=extra)
 

@@ -43,7 +43,7 @@ for col, label, run in ((cols[0], "Baseline", base), (cols[1], "Candidate", cand
     with col.container(border=True):
         st.markdown(f"**{label}:** {derive.md_code(run)} · {derive.md_text(r['model'])} · "
                     f"adapter {derive.md_text(r['adapter'])}")
-        reused = derive.reused_note(next((s["manifest"] for s in summaries if s["run_id"] == run), None))
+        reused = derive.reused_note(data.manifest(run))
         if reused:
             st.caption(derive.md_text(reused) + " (the same model, tests, settings, batch size, "
                        "decoder and versions: `infer --reuse`), not decoded again.")

@@ -93,7 +93,7 @@ def plan(args) -> list[Stage]:
     # The baseline does not change between main jobs with the same model, tests, settings
     # and versions: reuse a matching one (e.g. the shipped smollm2-base) and give the
     # minutes to training (pipeline.baseline_reuse).
-    base_flags = ["--base-only"] + ([] if getattr(args, "no_reuse", False) else ["--reuse"])
+    base_flags = ["--base-only"] + ([] if args.no_reuse else ["--reuse"])
 
     def infer(run: Path, task: str, extra: list[str]) -> Stage:
         n = sizes["math_n"] if task == "math" else sizes["squad_n"]

@@ -133,6 +133,8 @@ def test_swapped_weights_decode_as_a_fresh_decoder_without_recompiling(tied):
     with pytest.raises(PipelineError, match="shape"):
         swapped.set_weights({k: v[..., :-1] if k.endswith("wo.weight") else v
                              for k, v in weights.items()})
+    # the refused swap changed nothing
+    assert [g.tokens for g in swapped.generate(prompts, max_new_tokens=8, stop_ids=[])] == before
 
 
 def test_stop_ids_and_min_new_tokens(tied):
