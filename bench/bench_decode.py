@@ -1,26 +1,31 @@
 """Benchmark: greedy decoding tokens/s, ours (MindSpore, KV cache) vs transformers' generate().
 
-    python bench/bench_decode.py            # batch 1 and 8, 64-token prompts, 32 new tokens
+    python bench/bench_decode.py            # batch 1, 8, 16, 32; 64-token prompts, 32 new tokens
     python bench/bench_decode.py --quick    # 16 new tokens, one timed pass
     python bench/bench_decode.py --batch-sizes 1 4 8 16 --new-tokens 64
+    python bench/bench_decode.py --quick --json    # machine-readable, with squad_peak_rss_gb
 
 Same SmolLM2-135M GGUF on both sides (ours from the converted MindFormers weights, the peer
 through transformers' GGUF loader, float32, its own KV cache), same prompt token ids (left
 padded), same machine, one process, run one after the other. Both generate exactly
 --new-tokens tokens per row (end-of-sequence suppressed), so tokens/s compare like for like.
 The first call of each shape is an untimed warm-up (our graph compile, the peer's first-call
-overhead). Also reports whether the two agree token for token at batch 1.
-Peer reference on a 2-vCPU EPYC (docs/mindformers_cpu.md): ~14 tok/s at batch 1, ~48 at 8.
+overhead); `warmup_s` is that first call, so ours is the compile of a fresh shape. Also reports
+whether the two agree token for token at batch 1.
+
+Memory: `squad_peak_rss_gb` is the peak RSS of a fresh process that does what `infer` does for
+SQuAD at batch 8 (weights loaded and folded, one batch of prompts as long as the longest
+prompt of the main job's 100-item SQuAD subset, 842 tokens, 20 new tokens), read from the
+kernel's VmHWM. The peer's peak RSS for the same work is `squad_peak_rss_gb_peer`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
-
-
 
 from pipeline.model.tokenizer import PAD_ID, load_tokenizer, smollm2_gguf_path
 
@@ -52,7 +57,8 @@ def bench_ours(prompts, batch_sizes, new_tokens, repeats):
     weights, dims = model_weights(load_preset(PRESET))
     results, first_row = {}, None
     for bs in batch_sizes:
-        decoder = GreedyDecoder(weights, dims, batch_size=bs, max_len=len(prompts[0]) + new_tokens)
+        decoder = GreedyDecoder(dict(weights), dims, batch_size=bs,
+                                max_len=len(prompts[0]) + new_tokens, consume_weights=True)
         batch = prompts[:bs]
         began = time.perf_counter()
         decoder.generate(batch, new_tokens, min_new_tokens=new_tokens)       # compile
@@ -100,16 +106,74 @@ def bench_transformers(prompts, batch_sizes, new_tokens, repeats):
     return results, first_row
 
 
+SQUAD_SUBSET, SQUAD_BATCH, SQUAD_NEW_TOKENS = 100, 8, 20   # what the main job's SQuAD stage runs
+
+
+def longest_squad_prompt() -> list[int]:
+    """Token ids of the longest prompt in the main job's SQuAD subset."""
+    from pipeline.data.squad import squad_subset
+    tok = load_tokenizer()
+    return max((tok.encode(item["prompt"], add_special_tokens=False).ids
+                for item in squad_subset(SQUAD_SUBSET)), key=len)
+
+
+def squad_memory_worker(side: str) -> None:
+    """In a fresh process: one SQuAD-length batch, then print the process's peak RSS (GB)."""
+    prompt = longest_squad_prompt()
+    batch = [prompt] * SQUAD_BATCH
+    if side == "ours":
+        from pipeline.infer import BUCKET, _load_decoder
+        from pipeline.model.presets import load_preset
+        bucket = BUCKET["squad"]
+        decoder = _load_decoder(load_preset(PRESET), None, SQUAD_BATCH, bucket,
+                                max_len=-(-len(prompt) // bucket) * bucket + SQUAD_NEW_TOKENS)
+        decoder.generate(batch, SQUAD_NEW_TOKENS, min_new_tokens=1)
+    else:
+        import torch
+        from transformers import AutoModelForCausalLM
+        gguf = smollm2_gguf_path()
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                     dtype=torch.float32).eval()
+        with torch.inference_mode():
+            model.generate(torch.tensor(batch), attention_mask=torch.ones(len(batch), len(prompt), dtype=torch.long),
+                           do_sample=False, max_new_tokens=SQUAD_NEW_TOKENS, min_new_tokens=1,
+                           pad_token_id=PAD_ID, use_cache=True)
+    print(f"PEAK_RSS_GB {peak_rss_gb():.3f}")
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory: VmHWM, which starts afresh at exec (ru_maxrss
+    would carry over the parent's peak to a child)."""
+    with open("/proc/self/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    return kb / 1024 ** 2
+
+
+def squad_peak_rss_gb(side: str) -> float | None:
+    proc = subprocess.run([sys.executable, __file__, "--memory-worker", side],
+                          capture_output=True, text=True)
+    line = [l for l in proc.stdout.splitlines() if l.startswith("PEAK_RSS_GB ")]
+    if not line:
+        print(f"memory worker ({side}) failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return float(line[-1].split()[1])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="16 new tokens, one timed pass")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--skip-peer", action="store_true", help="only our decoder")
+    parser.add_argument("--skip-memory", action="store_true", help="no SQuAD-length RSS runs")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--memory-worker", choices=["ours", "peer"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_worker:
+        squad_memory_worker(args.memory_worker)
+        return 0
     new_tokens = args.new_tokens or (16 if args.quick else 32)
     repeats = args.repeats or (1 if args.quick else 2)
     prompts = make_prompts(max(args.batch_sizes), args.prompt_tokens)
@@ -122,6 +186,10 @@ def main(argv=None) -> int:
               "ratio": {bs: ours[bs]["tok_s"] / peer[bs]["tok_s"] for bs in peer},
               "same_tokens_batch1": None if peer_row is None or ours_row is None
               else ours_row == peer_row}
+    if not args.skip_memory:   # after the speed runs: never two measurements at once
+        report["squad_peak_rss_gb"] = squad_peak_rss_gb("ours")
+        if not args.skip_peer:
+            report["squad_peak_rss_gb_peer"] = squad_peak_rss_gb("peer")
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -135,6 +203,9 @@ def main(argv=None) -> int:
         print(f"{bs:>5}  {mine:>10.1f}  {theirs:>12}  {ratio:>6}  {ours[bs]['warmup_s']:>13.1f}")
     if report["same_tokens_batch1"] is not None:
         print(f"batch-1 tokens identical to transformers: {report['same_tokens_batch1']}")
+    if "squad_peak_rss_gb" in report:
+        print(f"peak RSS, one SQuAD batch of {SQUAD_BATCH} x the subset's longest prompt: ours "
+              f"{report['squad_peak_rss_gb']} GB, transformers {report.get('squad_peak_rss_gb_peer', '-')} GB")
     return 0
 
 

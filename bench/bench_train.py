@@ -1,8 +1,11 @@
 """Training throughput and peak memory: MindFormers LoRA (ours) vs PyTorch + PEFT LoRA.
 
 Same model (SmolLM2-135M from the same GGUF), same LoRA (the default preset's rank, alpha,
-dropout and target layers on both sides; --lora-* flags override them for both), same batches (batch 8 x seq 128 from the prepared MindRecord, or random tokens if
-there is none), same machine, one script run. Each configuration runs in its own
+dropout and target layers on both sides; --lora-* flags override them for both), same batches
+(the preset's batch 8 x seq 96 from the prepared MindRecord, or random tokens if there is
+none), same micro-batching (the peer accumulates gradients over passes of --peer-micro rows,
+by default the preset's micro_batch, as our `microN` variants sum them in the graph), same
+machine, one script run. Each configuration runs in its own
 subprocess so its peak RSS is its own; tokens/s counts every position fed (batch x seq),
 identical for both sides; the first `--warmup` steps (graph compile) are not timed.
 
@@ -149,7 +152,7 @@ def op_type_shares(csv_path: Path, top: int = 8) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- peer
-def run_torch(data, warmup: int, preset) -> dict:
+def run_torch(data, warmup: int, preset, micro: int) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -170,18 +173,26 @@ def run_torch(data, warmup: int, preset) -> dict:
         x = torch.from_numpy(ids[:, :-1].astype(np.int64))
         y = torch.from_numpy(labels[:, 1:].astype(np.int64))
         t = time.perf_counter()
-        # No attention_mask: rows are right-padded, so causal attention already keeps pads out
-        # of every labelled position (same loss as MindFormers' pad-key mask, see "losses"),
-        # and it lets PyTorch take its fast causal SDPA path.
-        logits = model(input_ids=x).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                                 ignore_index=-100)
-        loss.backward()
+        # Gradient accumulation over passes of `micro` rows, each label weighing 1 / the whole
+        # batch's labels: the update train.micro_batch makes on our side, at the same memory.
+        labelled = int((y != -100).sum())
+        loss_sum = 0.0
+        for at in range(0, x.shape[0], micro):
+            # No attention_mask: rows are right-padded, so causal attention already keeps pads
+            # out of every labelled position (same loss as MindFormers' pad-key mask, see
+            # "losses"), and it lets PyTorch take its fast causal SDPA path.
+            logits = model(input_ids=x[at:at + micro]).logits
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), y[at:at + micro].reshape(-1),
+                ignore_index=-100, reduction="sum") / labelled
+            loss.backward()
+            loss_sum += float(loss)
         opt.step()
         opt.zero_grad()
         times.append(time.perf_counter() - t)
-        losses.append(float(loss))
-    out = _summary("torch+peft", times, losses, ids.shape[0], ids.shape[1] - 1, warmup)
+        losses.append(loss_sum)
+    name = "torch+peft" if micro >= ids.shape[0] else f"torch+peft:micro{micro}"
+    out = _summary(name, times, losses, ids.shape[0], ids.shape[1] - 1, warmup)
     out["rss_after_steps_gb"] = round(current_rss_gb(), 2)
     out["torch_threads"] = torch.get_num_threads()
     return out
@@ -200,7 +211,8 @@ def _summary(name, times, losses, batch, seq, warmup) -> dict:
 def worker(args) -> None:
     data = batches(args.batch, args.seq, args.steps + args.warmup)
     preset = bench_preset(args.lora_rank, args.lora_alpha, args.lora_dropout, args.lora_targets)
-    result = run_torch(data, args.warmup, preset) if args.worker == "torch" else \
+    result = run_torch(data, args.warmup, preset, args.peer_micro or args.batch) \
+        if args.worker == "torch" else \
         run_mindspore(args.worker.split(":", 1)[1], data, args.warmup, preset)
     result["lora"] = {"rank": preset.lora.rank, "alpha": preset.lora.alpha,
                       "dropout": preset.lora.dropout, "targets": list(preset.lora.targets)}
@@ -211,8 +223,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default="head_trim+micro2", help="comma list of our configurations")
     ap.add_argument("--no-peer", action="store_true")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seq", type=int, default=128)
+    train = bench_preset().train
+    ap.add_argument("--batch", type=int, default=train.batch_size, help="default: the preset's")
+    ap.add_argument("--seq", type=int, default=train.seq_length, help="default: the preset's")
+    ap.add_argument("--peer-micro", type=int, default=train.micro_batch,
+                    help="rows per PyTorch pass, gradients accumulated over the batch (default: "
+                         "the preset's micro_batch, so both sides hold the same activations)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="repeat the whole comparison; the summary gives each ratio's spread")
     ap.add_argument("--steps", type=int, default=4, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed first steps (compile)")
     # LoRA for both sides; each defaults to the embedded preset's
@@ -229,15 +247,54 @@ def main() -> None:
     for v in (v for v in args.variants.split(",") if v):
         jobs += [f"ms:{v}"] * (2 if "cache" in v.split("+") else 1)  # cold, then warm
     results = []
+    for run in range(args.runs):
+        batch = run_jobs(jobs, args)
+        peer = next((r for r in batch if r["name"].startswith("torch+peft")), None)
+        for r in batch:
+            r["run"] = run
+            if peer:   # ratios only within one run: this host drifts 10-15% between runs
+                r["speed_ratio_vs_peer"] = round(r["tokens_per_s"] / peer["tokens_per_s"], 3)
+                r["memory_ratio_vs_peer"] = round(r["peak_rss_gb"] / peer["peak_rss_gb"], 3)
+        results += batch
+    for r in results:
+        if "time_by_op_type" in r:
+            print(f"{r['name']} kernel time by op type (%): {r['time_by_op_type']}")
+    print("\n| run | configuration | first step s | step s | tokens/s | peak RSS GB | steady RSS GB | speed vs peer | memory vs peer |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r['run'] + 1} | {r['name']} | {r['first_step_s']} | {r['step_s']} | {r['tokens_per_s']} | "
+              f"{r['peak_rss_gb']} | {r['rss_after_steps_gb']} | {r.get('speed_ratio_vs_peer', '-')} | "
+              f"{r.get('memory_ratio_vs_peer', '-')} |")
+    spread = ratio_spread(results)
+    for name, (low, mid, high) in spread.items():
+        print(f"{name}: speed vs peer {mid} (min {low}, max {high}) over {args.runs} run(s)")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"results": results, "speed_ratio_spread": {
+            name: dict(zip(("min", "median", "max"), v)) for name, v in spread.items()}}, indent=2))
+
+
+def ratio_spread(results: list[dict]) -> dict[str, tuple[float, float, float]]:
+    """{configuration: (min, median, max) speed ratio vs the peer} over the runs."""
+    by_name: dict[str, list[float]] = {}
+    for r in results:
+        if "speed_ratio_vs_peer" in r and not r["name"].startswith("torch+peft"):
+            by_name.setdefault(r["name"], []).append(r["speed_ratio_vs_peer"])
+    return {name: (min(v), round(float(np.median(v)), 3), max(v)) for name, v in by_name.items()}
+
+
+def run_jobs(jobs: list[str], args) -> list[dict]:
+    """Each job in its own subprocess, one at a time (never two trainings at once on a
+    shared machine), with a private compile cache (so "cold" is really cold)."""
     import tempfile
     from pipeline.model.tokenizer import cache_dir
-    # a private compile cache (so "cold" is really cold) next to the real converted weights
+    results = []
     cache = Path(tempfile.mkdtemp(prefix="bench_cache_"))
     try:
         (cache / "smollm2-135m").symlink_to(cache_dir() / "smollm2-135m")
-        for job in jobs:  # one at a time: never two trainings at once on a shared machine
+        for job in jobs:
             cmd = [sys.executable, __file__, "--worker", job, "--batch", str(args.batch), "--seq",
-                   str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+                   str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                   "--peer-micro", str(args.peer_micro)]
             for flag in ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets"):
                 if getattr(args, flag) is not None:
                     cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
@@ -253,21 +310,7 @@ def main() -> None:
             print(json.dumps(results[-1]), flush=True)
     finally:
         shutil.rmtree(cache, ignore_errors=True)  # the symlinked weights are not followed
-    peer = next((r for r in results if r["name"] == "torch+peft"), None)
-    if peer:
-        for r in results:
-            r["speed_ratio_vs_peer"] = round(r["tokens_per_s"] / peer["tokens_per_s"], 3)
-            r["memory_ratio_vs_peer"] = round(r["peak_rss_gb"] / peer["peak_rss_gb"], 3)
-    for r in results:
-        if "time_by_op_type" in r:
-            print(f"{r['name']} kernel time by op type (%): {r['time_by_op_type']}")
-    print("\n| configuration | first step s | step s | tokens/s | peak RSS GB | steady RSS GB | speed vs peer | memory vs peer |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in results:
-        print(f"| {r['name']} | {r['first_step_s']} | {r['step_s']} | {r['tokens_per_s']} | {r['peak_rss_gb']} | "
-              f"{r['rss_after_steps_gb']} | {r.get('speed_ratio_vs_peer', '-')} | {r.get('memory_ratio_vs_peer', '-')} |")
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

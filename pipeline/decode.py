@@ -9,16 +9,19 @@ weights with plain MindSpore ops: RMSNorm, rotate-half RoPE, grouped-query atten
 additive -10000 mask, SiLU-gated MLP, tied or separate output head (RMSNorm weights and the
 attention scale folded into the next matmul: same values up to float rounding, fewer kernels).
 Greedy tokens match MindFormers' full-recompute forward and transformers' generate() on the
-same GGUF (tests/integration/test_decode.py, bench/bench_decode.py). One graph-mode cell serves
-both prefill and decode; its shapes are static. The prompt is prefilled in fixed chunks of
-``bucket`` tokens, and the attention span is rounded to SPAN_STEP slots, so a whole run needs
-only two graphs per span (a chunk and a one-token step). Why: MindSpore on CPU keeps every
-compiled graph's buffers alive, and one prefill graph per prompt-length bucket took a 100-item
-SQuAD run (prompts of 84-842 tokens) past 23 GB; chunked, it stays near the weights' size.
+same GGUF (tests/integration/test_decode.py, bench/bench_decode.py). Three small graph-mode
+cells (pipeline.decode_cell) serve prefill and decode: the embedding, a group of
+LAYERS_PER_GRAPH layers run once per group with that group's weights as arguments, and the
+head; their shapes are static. The prompt is prefilled in fixed chunks of ``bucket`` tokens,
+and the attention span is rounded to SPAN_STEP slots, so a span needs two shapes (a chunk and
+a one-token step). Why: MindSpore on CPU keeps every compiled graph's buffers alive while its
+cell lives. One prefill graph per prompt length took a 100-item SQuAD run past 23 GB; one
+30-layer graph per span still peaked at 9.5 GB and compiled for ~36 s. Five-layer groups,
+kept for one span at a time, peak at 1.7 GB and compile in ~4 s (bench/bench_decode.py).
 
 Layout. Prompts are left-padded to a bucket length P, so every row writes its next key/value
 into the same cache slot; each row's RoPE positions start at 0 on its first real token, so a
-row decodes exactly as it would alone. The cache is a Parameter per layer of shape
+row decodes exactly as it would alone. The cache is a Tensor per layer of shape
 [batch, kv_heads, max_len, head_dim], updated in place with ScatterNdUpdate; attention reads
 only the first `span` slots a batch can fill (its padded prompt + max_new_tokens, rounded
 up to SPAN_STEP).
@@ -41,6 +44,7 @@ from pipeline.model.tokenizer import TokenIds
 MASK_VALUE = -10000.0   # what MindFormers' LowerTriangularMaskWithDynamic adds to masked scores
 DEFAULT_BUCKET = 32     # prefill chunk: prompt lengths are rounded up to a multiple of this
 SPAN_STEP = 256         # attention spans are rounded up to this, so few graphs are needed
+LAYERS_PER_GRAPH = 5    # layers one compiled group graph runs (pipeline.decode_cell)
 _RUNNING = -1.0         # Generation.seconds of a row still decoding
 
 
@@ -58,9 +62,10 @@ def weights_from_model(model) -> dict[str, np.ndarray]:
     return {name: p.asnumpy().astype(np.float32) for name, p in model.parameters_and_names()}
 
 
-def _weight(weights: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+def _weight(weights, name: str, consume: bool = False) -> np.ndarray:
     try:
-        return np.ascontiguousarray(np.asarray(weights[name], dtype=np.float32))
+        array = weights.pop(name) if consume else weights[name]
+        return np.ascontiguousarray(np.asarray(array, dtype=np.float32))
     except KeyError:
         raise PipelineError(f"weights have no tensor {name!r} (expected MindFormers names, "
                             "LoRA merged)") from None
@@ -96,9 +101,12 @@ class FoldedWeights:
     w2: list[np.ndarray]
 
 
-def fold_weights(weights: Mapping[str, np.ndarray], dims: ModelDims) -> FoldedWeights:
+def fold_weights(weights: Mapping[str, np.ndarray], dims: ModelDims,
+                 consume: bool = False) -> FoldedWeights:
     """MindFormers-named weights (LoRA merged) -> FoldedWeights; PipelineError for a missing
-    tensor or a shape whose heads do not divide evenly."""
+    tensor or a shape whose heads do not divide evenly. consume=True pops each tensor from
+    `weights` as it is folded, so memory never holds both whole copies (0.54 GB each for
+    SmolLM2)."""
     nh, nkv, hd, H = dims.heads, dims.kv_heads, dims.head_dim, dims.hidden
     if H % nh or nh % nkv:
         raise PipelineError(f"hidden {H}, heads {nh}, kv_heads {nkv} do not divide evenly")
@@ -112,21 +120,21 @@ def fold_weights(weights: Mapping[str, np.ndarray], dims: ModelDims) -> FoldedWe
     def t(array):
         return np.ascontiguousarray(array.T)
     folded = FoldedWeights(
-        embedding=_weight(weights, "model.tok_embeddings.embedding_weight"),
-        head=None if dims.tie_embeddings else _weight(weights, "lm_head.weight"),
-        norm_out=_weight(weights, "model.norm_out.weight"), rotate=rotate,
+        embedding=_weight(weights, "model.tok_embeddings.embedding_weight", consume),
+        head=None if dims.tie_embeddings else _weight(weights, "lm_head.weight", consume),
+        norm_out=_weight(weights, "model.norm_out.weight", consume), rotate=rotate,
         wqkv=[], wo=[], w13=[], w2=[])
     for i in range(dims.layers):
         p = f"model.layers.{i}."
-        qkv = np.concatenate([_weight(weights, p + f"attention.{n}.weight")
+        qkv = np.concatenate([_weight(weights, p + f"attention.{n}.weight", consume)
                               for n in ("wq", "wk", "wv")], axis=0)      # [out, in]
         folded.wqkv.append(t(qkv * scale[:, None]
-                             * _weight(weights, p + "attention_norm.weight")[None, :]))
-        folded.wo.append(t(_weight(weights, p + "attention.wo.weight")))
-        gate_up = np.concatenate([_weight(weights, p + f"feed_forward.{n}.weight")
+                             * _weight(weights, p + "attention_norm.weight", consume)[None, :]))
+        folded.wo.append(t(_weight(weights, p + "attention.wo.weight", consume)))
+        gate_up = np.concatenate([_weight(weights, p + f"feed_forward.{n}.weight", consume)
                                   for n in ("w1", "w3")], axis=0)
-        folded.w13.append(t(gate_up * _weight(weights, p + "ffn_norm.weight")[None, :]))
-        folded.w2.append(t(_weight(weights, p + "feed_forward.w2.weight")))
+        folded.w13.append(t(gate_up * _weight(weights, p + "ffn_norm.weight", consume)[None, :]))
+        folded.w2.append(t(_weight(weights, p + "feed_forward.w2.weight", consume)))
     return folded
 
 
@@ -139,51 +147,65 @@ class GreedyDecoder:
 
     Inputs: weights {MindFormers parameter name: array} (LoRA already merged), the model's
     shape and its special token ids (pad fills rows, eos and pad stop them by default).
-    ``batch_size`` is the static batch
-    every call is padded to; ``max_len`` the cache length (grown on demand, which recompiles);
-    ``bucket`` the prompt-length rounding. MindSpore must be in GRAPH_MODE on CPU for speed
-    (``pipeline.model.build.setup_context()``); PyNative works too, about ten times slower.
+    ``batch_size`` is the static batch every call is padded to; ``max_len`` the cache length
+    (grown on demand, which recompiles); ``bucket`` the prompt-length rounding and prefill
+    chunk; ``layers_per_graph`` how many layers one compiled group graph runs (fewer: faster
+    compile and less memory, more launches per token). MindSpore must be in GRAPH_MODE on CPU
+    for speed (``pipeline.model.build.setup_context()``); PyNative works too, ~10x slower.
     """
 
     def __init__(self, weights: Mapping[str, np.ndarray], dims: ModelDims,
                  token_ids: TokenIds = TokenIds(), batch_size: int = 8, max_len: int = 256,
-                 bucket: int = DEFAULT_BUCKET):
+                 bucket: int = DEFAULT_BUCKET, layers_per_graph: int = LAYERS_PER_GRAPH,
+                 consume_weights: bool = False):
+        from pipeline.decode_cell import DecoderParams, group_sizes
         if batch_size < 1:
             raise PipelineError(f"batch size must be at least 1, got {batch_size}")
         self.cfg = dims
         self.ids = token_ids
         self.batch_size = batch_size
         self.bucket = max(1, bucket)
-        self._folded = fold_weights(weights, dims)
-        self.max_len = 0
-        self._cell = None
+        self.max_len = _round_up(max(1, max_len), 64)
+        self._params = DecoderParams(fold_weights(weights, dims, consume_weights), dims,
+                                     batch_size, self.max_len)
+        self._cos, self._sin = rope_tables(dims, self.max_len)
+        self._sizes = group_sizes(dims.layers, layers_per_graph)
+        self._span = None   # the attention span the current cells were compiled for
+        self._compiled: set[tuple[int, int, int]] = set()   # (tokens per call, span, cache length)
         self.compile_seconds = 0.0   # spent compiling graphs (first call of each shape)
-        self.ensure_capacity(max_len)
 
-    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+    def _cells_for(self, span: int) -> None:
+        """Fresh cells when the span changes. MindSpore keeps a compiled graph's buffers
+        while its cell lives, so cells are kept for one span at a time: infer decodes rows
+        in length order, so spans only grow and each compiles once."""
+        if span == self._span:
+            return
+        from pipeline.decode_cell import Embed, Head, LayerGroup
+        self._embed = self._head = self._groups = None   # free the old graphs first
+        self._groups = {size: LayerGroup(self.cfg, self.batch_size, size) for size in set(self._sizes)}
+        self._embed, self._head = Embed(), Head(self.batch_size, self.cfg.eps)
+        self._compiled = set()
+        self._span = span
+
+    def set_weights(self, weights: Mapping[str, np.ndarray], consume: bool = False) -> None:
         """Swap in other weights of the same shape (another adapter merged) without
-        recompiling: the compiled graphs read them as parameters. eval-checkpoints decodes
-        every saved adapter this way, one compile for the whole curve."""
-        from mindspore import Tensor
-        import mindspore as ms
-        folded = fold_weights(weights, self.cfg)
-        pairs = self._cell.weight_pairs(folded)
-        for param, array in pairs:   # every shape first: a refused swap leaves the old weights
-            if tuple(param.shape) != array.shape:
-                raise PipelineError(f"weights for {param.name} have shape {array.shape}, the "
-                                    f"decoder was built for {tuple(param.shape)}")
-        for param, array in pairs:
-            param.set_data(Tensor(array, ms.float32))
-        self._folded = folded   # a cache grown later is built from these
+        recompiling: the compiled graphs take them as arguments. eval-checkpoints decodes
+        every saved adapter this way, one compile for the whole curve. consume: as in
+        fold_weights."""
+        folded = fold_weights(weights, self.cfg, consume)
+        for tensor, array in self._params.weight_pairs(folded):   # every shape first
+            if tuple(tensor.shape) != array.shape:
+                raise PipelineError(f"weights of shape {array.shape} where the decoder was "
+                                    f"built for {tuple(tensor.shape)}")
+        self._params.set_weights(folded)
 
     def ensure_capacity(self, length: int) -> None:
+        """Grow the cache to hold `length` slots (a new cache shape compiles new graphs)."""
         if length <= self.max_len:
             return
-        from pipeline.decode_cell import LlamaKVStep
         self.max_len = _round_up(length, 64)
-        self._cell = LlamaKVStep(self._folded, self.cfg, self.batch_size, self.max_len)
+        self._params.grow_cache(self.max_len)
         self._cos, self._sin = rope_tables(self.cfg, self.max_len)
-        self._compiled: set[tuple[int, int]] = set()   # (tokens per call, span) compiled
 
     def _compile(self, tokens, positions, visible) -> None:
         """Compile the graphs a batch needs (its prefill chunk and its one-token step) without
@@ -191,12 +213,19 @@ class GreedyDecoder:
         here keeps it out of the per-row seconds."""
         width, span = tokens.shape[1], visible.shape[1]   # width: the prefill chunk
         began = time.monotonic()
-        if (width, span) not in self._compiled:
-            self._cell.compile(*self._inputs(tokens, positions, 0, visible))
-            self._compiled.add((width, span))
-        if (1, span) not in self._compiled:
-            self._cell.compile(*self._inputs(tokens[:, -1:], positions[:, -1:], width, visible))
-            self._compiled.add((1, span))
+        self._cells_for(span)
+        for seq, start in ((width, 0), (1, width)):
+            key = (seq, span, self.max_len)
+            if key in self._compiled:
+                continue
+            inputs = self._inputs(tokens[:, :seq], positions[:, :seq], start, visible)
+            self._embed.compile(inputs[0], self._params.embedding)
+            hidden = self._embed(inputs[0], self._params.embedding)
+            for size in sorted(set(self._sizes)):
+                self._groups[size].compile(hidden, *inputs[1:], self._params.rotate,
+                                           *self._params.layer_args(0, size))
+            self._head.compile(hidden, self._params.norm_out, self._params.table)
+            self._compiled.add(key)
         self.compile_seconds += time.monotonic() - began
 
     def _inputs(self, tokens: np.ndarray, positions: np.ndarray, start: int,
@@ -224,8 +253,17 @@ class GreedyDecoder:
                 Tensor(index), Tensor(mask))
 
     def logits_step(self, tokens, positions, start, visible) -> np.ndarray:
-        """Run the cell once; returns float32 logits [B, vocab] of the last position."""
-        return self._cell(*self._inputs(tokens, positions, start, visible)).asnumpy()
+        """Run the model once; returns float32 logits [B, vocab] of the last position."""
+        self._cells_for(visible.shape[1])
+        tok, cos, sin, index, mask = self._inputs(tokens, positions, start, visible)
+        p = self._params
+        hidden = self._embed(tok, p.embedding)
+        first = 0
+        for size in self._sizes:
+            hidden = self._groups[size](hidden, cos, sin, index, mask, p.rotate,
+                                        *p.layer_args(first, size))
+            first += size
+        return self._head(hidden, p.norm_out, p.table).asnumpy()
 
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int,
                  min_new_tokens: int = 0, stop_ids: Iterable[int] | None = None,

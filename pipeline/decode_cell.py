@@ -1,103 +1,175 @@
-"""The graph-mode Llama step pipeline.decode runs: prefill chunks and one-token steps over a
-key/value cache held as Parameters (layout in pipeline.decode's docstring).
+"""The graph-mode cells pipeline.decode runs: the token embedding, a group of Llama layers and
+the output head, with the weights and the key/value cache passed in as plain Tensors.
+
+Why weights come in as arguments instead of living in one cell: one compiled group graph
+then serves every group of layers (layer 0-4, 5-9, ...), so a shape compiles a few layers'
+graph instead of all thirty (seconds instead of ~18 s per graph for SmolLM2), and MindSpore's
+CPU runtime, which keeps every compiled graph's intermediate buffers alive, keeps a few
+layers' worth instead of the whole model's (a 100-row SQuAD run at batch 8 peaked at 9.5 GB
+with one 30-layer graph per shape). The cost is a few more graph launches per token
+(~0.6 ms each). Plain Tensors, not Parameters: MindSpore keys a compiled graph on the
+identity of Parameter arguments (each group of layers recompiled, ~1.5 s each, measured) but
+on the shape of Tensor arguments; the cache scatter updates a Tensor argument in place.
 
 Imports MindSpore; pipeline.decode imports it only when it builds a decoder.
 """
 from __future__ import annotations
 
 import mindspore as ms
-import numpy as np
-from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
+from mindspore import Tensor, nn, ops
 
 from pipeline.model.params import ModelDims
 
 
-def _param(array, name):
-    return Parameter(Tensor(array, ms.float32), name=name, requires_grad=False)
+def as_tensor(array) -> Tensor:
+    # shares the (contiguous float32) array's memory: no second copy of the weights
+    return Tensor.from_numpy(array)
 
 
-class LlamaKVStep(nn.Cell):
-    """construct(tokens, cos, sin, cache_index, mask) -> logits [B, vocab] of the last position.
+def zeros_tensor(shape) -> Tensor:
+    return ops.zeros(shape, ms.float32)
 
-    Built from pipeline.decode.FoldedWeights (norm weights and the attention scale already
-    folded into the matmuls), with a zeroed cache of [batch, kv_heads, max_len, head_dim]
-    per layer.
+
+class Embed(nn.Cell):
+    """construct(tokens [B,S] int32, table [vocab,H]) -> hidden [B*S, H]."""
+
+    def construct(self, tokens, table):
+        return ops.reshape(ops.gather(table, tokens, 0), (-1, table.shape[1]))
+
+
+def normed(x, eps):
+    # RMSNorm without its weight (folded into the next matmul)
+    return x * ops.rsqrt(ops.mean(ops.square(x), -1, keep_dims=True) + eps)
+
+
+class LayerGroup(nn.Cell):
+    """construct(h, cos, sin, cache_index, mask, rotate, *per_layer) -> h after `size` layers.
+
+    h [B*S, H]; cos, sin [B*S,1,hd]; cache_index [B,S,nkv,3] int32 holding (b, kv head,
+    slot); mask [B,1,1,S,span] additive, span <= the cache length: the slots attended over;
+    rotate [hd,hd] (RoPE's rotate_half as a matmul). per_layer: for each layer of the group
+    wqkv, wo, w13, w2 (folded, [in,out]) and its key and value caches [B,nkv,max_len,hd].
     """
 
-    def __init__(self, folded, dims: ModelDims, batch: int, max_len: int):
+    def __init__(self, dims: ModelDims, batch: int, size: int):
         super().__init__()
         # plain ints and floats: graph mode folds them into the graph as constants
         self.nh, self.nkv, self.hd, self.hidden = dims.heads, dims.kv_heads, dims.head_dim, dims.hidden
-        self.ffn, self.layers, self.eps, self.max_len = dims.ffn, dims.layers, dims.eps, max_len
-        self.embedding = _param(folded.embedding, "embedding")
-        self.head = None if folded.head is None else _param(folded.head, "head")
-        self.norm_out = _param(folded.norm_out, "norm_out")
-        self.rotate = Tensor(folded.rotate, ms.float32)
-        zeros = np.zeros((batch, dims.kv_heads, max_len, dims.head_dim), np.float32)
-        layers = range(dims.layers)
-        self.wqkv = ParameterTuple([_param(folded.wqkv[i], f"wqkv{i}") for i in layers])
-        self.wo = ParameterTuple([_param(folded.wo[i], f"wo{i}") for i in layers])
-        self.w13 = ParameterTuple([_param(folded.w13[i], f"w13_{i}") for i in layers])
-        self.w2 = ParameterTuple([_param(folded.w2[i], f"w2_{i}") for i in layers])
-        self.k_cache = ParameterTuple([_param(zeros, f"kcache{i}") for i in layers])
-        self.v_cache = ParameterTuple([_param(zeros.copy(), f"vcache{i}") for i in layers])
+        self.ffn, self.eps, self.batch, self.size = dims.ffn, dims.eps, batch, size
         self.scatter = ops.ScatterNdUpdate()
         self.bmm_t = ops.BatchMatMul(transpose_b=True)
         self.bmm = ops.BatchMatMul()
+
+    def construct(self, h, cos, sin, cache_index, mask, rotate, *per_layer):
+        for j in range(self.size):
+            h = self.layer(h, cos, sin, cache_index, mask, rotate, per_layer[6 * j],
+                           per_layer[6 * j + 1], per_layer[6 * j + 2], per_layer[6 * j + 3],
+                           per_layer[6 * j + 4], per_layer[6 * j + 5])
+        return h
+
+    def layer(self, h, cos, sin, cache_index, mask, rotate, wqkv, wo, w13, w2, k_cache, v_cache):
+        nh, nkv, hd, H, ffn = self.nh, self.nkv, self.hd, self.hidden, self.ffn
+        rep = nh // nkv
+        bsz = self.batch
+        seq = h.shape[0] // bsz
+        span = mask.shape[-1]
+        qkv = ops.matmul(normed(h, self.eps), wqkv)
+        qk, v = ops.split(qkv, [(nh + nkv) * hd, nkv * hd], 1)
+        rot = ops.matmul(ops.reshape(qk, (-1, hd)), rotate)
+        qk = (ops.reshape(qk, (bsz * seq, nh + nkv, hd)) * cos
+              + ops.reshape(rot, (bsz * seq, nh + nkv, hd)) * sin)
+        q, k = ops.split(qk, [nh, nkv], 1)
+        k_all = ops.depend(k_cache, self.scatter(k_cache, cache_index,
+                                                 ops.reshape(k, (bsz, seq, nkv, hd))))
+        v_all = ops.depend(v_cache, self.scatter(v_cache, cache_index,
+                                                 ops.reshape(v, (bsz, seq, nkv, hd))))
+        if span < k_cache.shape[2]:  # attend over the slots this batch can use, not the whole cache
+            k_all = k_all[:, :, :span, :]
+            v_all = v_all[:, :, :span, :]
+        # GQA without copying keys: query head j uses kv head j // rep.
+        if seq == 1:
+            qg = ops.reshape(q, (bsz, nkv, rep, hd))
+        else:
+            qg = ops.reshape(ops.transpose(ops.reshape(q, (bsz, seq, nh, hd)), (0, 2, 1, 3)),
+                             (bsz, nkv, rep * seq, hd))
+        score = ops.reshape(self.bmm_t(qg, k_all), (bsz, nkv, rep, seq, span)) + mask
+        probs = ops.reshape(ops.softmax(score, -1), (bsz, nkv, rep * seq, span))
+        ctx = self.bmm(probs, v_all)                                # [B,nkv,rep*S,hd]
+        if seq > 1:
+            ctx = ops.transpose(ops.reshape(ctx, (bsz, nh, seq, hd)), (0, 2, 1, 3))
+        h = h + ops.matmul(ops.reshape(ctx, (bsz * seq, H)), wo)
+        gate, up = ops.split(ops.matmul(normed(h, self.eps), w13), [ffn, ffn], 1)
+        return h + ops.matmul(ops.silu(gate) * up, w2)
+
+
+class Head(nn.Cell):
+    """construct(h [B*S,H], norm_out [H], table [vocab,H]) -> logits [B, vocab] of each row's
+    last position (the final RMSNorm applied)."""
+
+    def __init__(self, batch: int, eps: float):
+        super().__init__()
+        self.batch, self.eps = batch, eps
         self.head_mm = ops.MatMul(transpose_b=True)
 
+    def construct(self, h, norm_out, table):
+        seq = h.shape[0] // self.batch
+        last = ops.reshape(h, (self.batch, seq, h.shape[1]))[:, seq - 1, :]
+        return self.head_mm(normed(last, self.eps) * norm_out, table)
+
+
+class DecoderParams:
+    """The decoder's weights (pipeline.decode.FoldedWeights) and key/value cache as
+    Tensors: built once, swapped with set_weights, the cache regrown on demand."""
+
+    def __init__(self, folded, dims: ModelDims, batch: int, max_len: int):
+        self.dims, self.batch = dims, batch
+        self.rotate = as_tensor(folded.rotate)
+        self.caches: list[tuple[Tensor, Tensor]] = []
+        self.set_weights(folded)
+        self.grow_cache(max_len)
+
+    def set_weights(self, folded) -> None:
+        self.embedding = as_tensor(folded.embedding)
+        self.head = None if folded.head is None else as_tensor(folded.head)
+        self.norm_out = as_tensor(folded.norm_out)
+        self.layers = [tuple(as_tensor(getattr(folded, kind)[i])
+                             for kind in ("wqkv", "wo", "w13", "w2")) for i in range(self.dims.layers)]
+
+    def grow_cache(self, max_len: int) -> None:
+        """Fresh zeroed caches of [batch, kv_heads, max_len, head_dim] per layer."""
+        d = self.dims
+        shape = (self.batch, d.kv_heads, max_len, d.head_dim)
+        self.caches = []   # drop the old ones first: memory holds one cache
+        self.caches = [(zeros_tensor(shape), zeros_tensor(shape)) for _ in range(d.layers)]
+
     def weight_pairs(self, folded) -> list:
-        """(parameter, array) for every weight of `folded`, as __init__ laid them out (the
-        key/value cache is state, not a weight)."""
+        """(tensor, array) for every weight of `folded`, laid out as set_weights lays them
+        (the key/value cache is state, not a weight)."""
         pairs = [(self.embedding, folded.embedding), (self.norm_out, folded.norm_out)]
         if self.head is not None:
             pairs.append((self.head, folded.head))
-        for params, arrays in ((self.wqkv, folded.wqkv), (self.wo, folded.wo),
-                               (self.w13, folded.w13), (self.w2, folded.w2)):
+        for i, params in enumerate(self.layers):
+            arrays = (folded.wqkv[i], folded.wo[i], folded.w13[i], folded.w2[i])
             pairs.extend(zip(params, arrays))
         return pairs
 
-    def normed(self, x):
-        # RMSNorm without its weight (folded into the next matmul)
-        return x * ops.rsqrt(ops.mean(ops.square(x), -1, keep_dims=True) + self.eps)
+    def layer_args(self, first: int, size: int) -> list:
+        """The per-layer arguments of LayerGroup for layers first..first+size-1."""
+        out = []
+        for i in range(first, first + size):
+            out.extend(self.layers[i])
+            out.extend(self.caches[i])
+        return out
 
-    def construct(self, tokens, cos, sin, cache_index, mask):
-        # tokens [B,S] int32; cos,sin [B*S,1,hd]; cache_index [B,S,nkv,3] int32 holding
-        # (b, kv head, slot); mask [B,1,1,S,span] additive, span <= max_len the cache slots
-        # attended over. Returns logits [B, vocab] of the last position.
-        nh, nkv, hd, H, ffn = self.nh, self.nkv, self.hd, self.hidden, self.ffn
-        rep = nh // nkv
-        bsz, seq = tokens.shape
-        span = mask.shape[-1]
-        h = ops.reshape(ops.gather(self.embedding, tokens, 0), (bsz * seq, H))
-        for i in range(self.layers):
-            qkv = ops.matmul(self.normed(h), self.wqkv[i])
-            qk, v = ops.split(qkv, [(nh + nkv) * hd, nkv * hd], 1)
-            rot = ops.matmul(ops.reshape(qk, (-1, hd)), self.rotate)
-            qk = (ops.reshape(qk, (bsz * seq, nh + nkv, hd)) * cos
-                  + ops.reshape(rot, (bsz * seq, nh + nkv, hd)) * sin)
-            q, k = ops.split(qk, [nh, nkv], 1)
-            k_all = ops.depend(self.k_cache[i], self.scatter(
-                self.k_cache[i], cache_index, ops.reshape(k, (bsz, seq, nkv, hd))))
-            v_all = ops.depend(self.v_cache[i], self.scatter(
-                self.v_cache[i], cache_index, ops.reshape(v, (bsz, seq, nkv, hd))))
-            if span < self.max_len:  # attend over the slots this batch can use, not the whole cache
-                k_all = k_all[:, :, :span, :]
-                v_all = v_all[:, :, :span, :]
-            # GQA without copying keys: query head j uses kv head j // rep.
-            if seq == 1:
-                qg = ops.reshape(q, (bsz, nkv, rep, hd))
-            else:
-                qg = ops.reshape(ops.transpose(ops.reshape(q, (bsz, seq, nh, hd)), (0, 2, 1, 3)),
-                                 (bsz, nkv, rep * seq, hd))
-            score = ops.reshape(self.bmm_t(qg, k_all), (bsz, nkv, rep, seq, span)) + mask
-            probs = ops.reshape(ops.softmax(score, -1), (bsz, nkv, rep * seq, span))
-            ctx = self.bmm(probs, v_all)                                # [B,nkv,rep*S,hd]
-            if seq > 1:
-                ctx = ops.transpose(ops.reshape(ctx, (bsz, nh, seq, hd)), (0, 2, 1, 3))
-            h = h + ops.matmul(ops.reshape(ctx, (bsz * seq, H)), self.wo[i])
-            gate, up = ops.split(ops.matmul(self.normed(h), self.w13[i]), [ffn, ffn], 1)
-            h = h + ops.matmul(ops.silu(gate) * up, self.w2[i])
-        last = ops.reshape(h, (bsz, seq, H))[:, seq - 1, :]
-        head = self.embedding if self.head is None else self.head
-        return self.head_mm(self.normed(last) * self.norm_out, head)
+    @property
+    def table(self):
+        """The output head's matrix: the embedding itself when tied."""
+        return self.embedding if self.head is None else self.head
+
+
+def group_sizes(layers: int, per_graph: int) -> list[int]:
+    """Layers per group call: equal groups of `per_graph` and one smaller remainder."""
+    per_graph = max(1, min(per_graph, layers))
+    sizes = [per_graph] * (layers // per_graph)
+    return sizes + ([layers % per_graph] if layers % per_graph else [])
+

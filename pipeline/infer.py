@@ -30,9 +30,10 @@ DEFAULT_PRESET = Path(__file__).resolve().parent.parent / "configs" / "smollm2_1
 DEFAULT_MATH_PROMPT = "minimal"
 MAX_NEW_TOKENS = {"math": 48, "squad": 20}
 MIN_NEW_TOKENS = {"math": 0, "squad": 1}   # the contest forced one token for SQuAD
-# Prefill chunk (pipeline.decode): prompts are fed this many tokens per call. SQuAD prompts
-# run to 842 tokens, so larger chunks there mean fewer calls; math prompts are a few dozen.
-BUCKET = {"math": 32, "squad": 64}
+# Prefill chunk (pipeline.decode): prompts are fed this many tokens per call. 32 for SQuAD
+# too (prompts of 84-842 tokens): 64 saved ~2 s a run but held twice the activations,
+# 1.88 vs ~1.65 GB peak at batch 8 (bench/bench_decode.py squad_peak_rss_gb).
+BUCKET = {"math": 32, "squad": 32}
 
 
 @dataclass
@@ -447,12 +448,15 @@ def _load_decoder(preset, adapter_path: Path | None, batch_size: int, bucket: in
     shape = (dims, batch_size, bucket)
     if _LAST_DECODER.get("shape") == shape:
         decoder = _LAST_DECODER["decoder"]
-        decoder.set_weights(weights)
+        decoder.set_weights(weights, consume=True)
         decoder.compile_seconds = 0.0     # this call's compiles only
         decoder.ensure_capacity(max_len)
         return decoder
     _LAST_DECODER.clear()                 # drop the old one before building the next
-    decoder = GreedyDecoder(weights, dims, batch_size=batch_size, bucket=bucket, max_len=max_len)
+    # consume: the merged weights are folded into the decoder's own layout as they are read,
+    # so memory never holds both copies
+    decoder = GreedyDecoder(weights, dims, batch_size=batch_size, bucket=bucket, max_len=max_len,
+                            consume_weights=True)
     _LAST_DECODER.update(shape=shape, decoder=decoder)
     return decoder
 
