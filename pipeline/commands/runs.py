@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--min-new-tokens", type=int, help="default: math 0, squad 1")
     p.add_argument("--limit", type=int, help="only the first N test rows")
     p.add_argument("--bucket", type=int,
-                   help="prefill chunk in tokens; prompt lengths round up to it (default: math 32, squad 64)")
+                   help="prefill chunk in tokens; prompt lengths round up to it (default: 32)")
     p.add_argument("--restart", action="store_true", help="discard rows decoded before")
     p.add_argument("--reuse", action="store_true",
                    help="base model only: copy the rows of another run in the results folder "

@@ -182,3 +182,35 @@ def test_bad_requests_are_refused(tied):
                       *dims_from_llama_config(config))
     with pytest.raises(PipelineError, match="no field 'kv_heads'"):
         ModelDims.from_dict({"hidden": 32, "layers": 2, "heads": 4, "ffn": 48, "vocab": 96})
+
+
+@pytest.mark.parametrize("per_graph", [1, 2, 5])
+def test_layer_groups_decode_as_the_whole_model(per_graph, tied):
+    """One compiled group graph runs every group of layers with that group's weights as
+    arguments: any group size gives MindFormers' tokens, and the weights dict handed over
+    with consume_weights is emptied as it is folded (no second copy kept)."""
+    model, config, weights = tied
+    dims, token_ids = dims_from_llama_config(config)
+    prompt = _prompts(21, [9])[0]
+    handed = dict(weights)
+    decoder = GreedyDecoder(handed, dims, token_ids, batch_size=2, bucket=8,
+                            layers_per_graph=per_graph, consume_weights=True)
+    assert decoder._sizes == ([1, 1] if per_graph == 1 else [2])
+    got = decoder.generate([prompt], max_new_tokens=6, stop_ids=[])[0].tokens
+    assert got == _reference_greedy(model, prompt, 6)[0]
+    assert not any(k.startswith("model.layers.") for k in handed)
+
+
+def test_cells_follow_the_span_and_a_new_span_decodes_the_same(tied):
+    """Cells live for one span at a time (their graphs' buffers go with them): a prompt
+    needing a wider span gets fresh cells, and going back decodes as before."""
+    model, config, weights = tied
+    dims, token_ids = dims_from_llama_config(config)
+    short, long = _prompts(31, [4])[0], _prompts(32, [30])[0]
+    decoder = GreedyDecoder(weights, dims, token_ids, batch_size=1, bucket=8, max_len=600)
+    first = decoder.generate([short], max_new_tokens=5, stop_ids=[])[0].tokens
+    span_short = decoder._span
+    decoder.generate([long * 10], max_new_tokens=5, stop_ids=[])   # 300 tokens: a wider span
+    assert decoder._span > span_short
+    assert decoder.generate([short], max_new_tokens=5, stop_ids=[])[0].tokens == first
+    assert first == _reference_greedy(model, short, 5)[0]

@@ -38,3 +38,13 @@ def test_op_type_shares_sums_grad_kernels_into_their_op_and_adds_to_100(tmp_path
                    "Mul,3,1,20.0,6,0.2\nCast,1,1,10.0,10,0.1\n")
     shares = bench_train.op_type_shares(csv, top=2)
     assert shares == {"MatMul": 50.0, "Dropout": 20.0, "other": 30.0}
+
+
+def test_ratio_spread_reads_each_configuration_over_the_runs_and_skips_the_peer():
+    results = [{"name": "torch+peft:micro2", "speed_ratio_vs_peer": 1.0},
+               {"name": "ours", "speed_ratio_vs_peer": 1.28},
+               {"name": "torch+peft:micro2", "speed_ratio_vs_peer": 1.0},
+               {"name": "ours", "speed_ratio_vs_peer": 0.96},
+               {"name": "ours", "speed_ratio_vs_peer": 1.44},
+               {"name": "failed run, no ratio"}]
+    assert bench_train.ratio_spread(results) == {"ours": (0.96, 1.28, 1.44)}
