@@ -57,8 +57,7 @@ def bench_ours(prompts, batch_sizes, new_tokens, repeats):
     weights, dims = model_weights(load_preset(PRESET))
     results, first_row = {}, None
     for bs in batch_sizes:
-        decoder = GreedyDecoder(dict(weights), dims, batch_size=bs,
-                                max_len=len(prompts[0]) + new_tokens, consume_weights=True)
+        decoder = GreedyDecoder(weights, dims, batch_size=bs, max_len=len(prompts[0]) + new_tokens)
         batch = prompts[:bs]
         began = time.perf_counter()
         decoder.generate(batch, new_tokens, min_new_tokens=new_tokens)       # compile
@@ -122,11 +121,11 @@ def squad_memory_worker(side: str) -> None:
     prompt = longest_squad_prompt()
     batch = [prompt] * SQUAD_BATCH
     if side == "ours":
-        from pipeline.infer import BUCKET, _load_decoder
+        from pipeline.infer import BUCKET, _load_decoder, cache_length
         from pipeline.model.presets import load_preset
         bucket = BUCKET["squad"]
         decoder = _load_decoder(load_preset(PRESET), None, SQUAD_BATCH, bucket,
-                                max_len=-(-len(prompt) // bucket) * bucket + SQUAD_NEW_TOKENS)
+                                max_len=cache_length(len(prompt), bucket, SQUAD_NEW_TOKENS))
         decoder.generate(batch, SQUAD_NEW_TOKENS, min_new_tokens=1)
     else:
         import torch

@@ -211,7 +211,7 @@ def _summary(name, times, losses, batch, seq, warmup) -> dict:
 def worker(args) -> None:
     data = batches(args.batch, args.seq, args.steps + args.warmup)
     preset = bench_preset(args.lora_rank, args.lora_alpha, args.lora_dropout, args.lora_targets)
-    result = run_torch(data, args.warmup, preset, args.peer_micro or args.batch) \
+    result = run_torch(data, args.warmup, preset, args.peer_micro) \
         if args.worker == "torch" else \
         run_mindspore(args.worker.split(":", 1)[1], data, args.warmup, preset)
     result["lora"] = {"rank": preset.lora.rank, "alpha": preset.lora.alpha,
@@ -226,7 +226,7 @@ def main() -> None:
     train = bench_preset().train
     ap.add_argument("--batch", type=int, default=train.batch_size, help="default: the preset's")
     ap.add_argument("--seq", type=int, default=train.seq_length, help="default: the preset's")
-    ap.add_argument("--peer-micro", type=int, default=train.micro_batch,
+    ap.add_argument("--peer-micro", type=int, default=train.micro_batch or train.batch_size,
                     help="rows per PyTorch pass, gradients accumulated over the batch (default: "
                          "the preset's micro_batch, so both sides hold the same activations)")
     ap.add_argument("--runs", type=int, default=1,

@@ -221,9 +221,9 @@ class GreedyDecoder:
             inputs = self._inputs(tokens[:, :seq], positions[:, :seq], start, visible)
             self._embed.compile(inputs[0], self._params.embedding)
             hidden = self._embed(inputs[0], self._params.embedding)
-            for size in sorted(set(self._sizes)):
-                self._groups[size].compile(hidden, *inputs[1:], self._params.rotate,
-                                           *self._params.layer_args(0, size))
+            for size, group in self._groups.items():   # each distinct group size once
+                group.compile(hidden, *inputs[1:], self._params.rotate,
+                              *self._params.layer_args(0, size))
             self._head.compile(hidden, self._params.norm_out, self._params.table)
             self._compiled.add(key)
         self.compile_seconds += time.monotonic() - began

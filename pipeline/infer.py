@@ -32,7 +32,7 @@ MAX_NEW_TOKENS = {"math": 48, "squad": 20}
 MIN_NEW_TOKENS = {"math": 0, "squad": 1}   # the contest forced one token for SQuAD
 # Prefill chunk (pipeline.decode): prompts are fed this many tokens per call. 32 for SQuAD
 # too (prompts of 84-842 tokens): 64 saved ~2 s a run but held twice the activations,
-# 1.88 vs ~1.65 GB peak at batch 8 (bench/bench_decode.py squad_peak_rss_gb).
+# 1.88 vs 1.59 GB peak at batch 8 (bench/bench_decode.py squad_peak_rss_gb).
 BUCKET = {"math": 32, "squad": 32}
 
 
@@ -422,7 +422,7 @@ def _decode_todo(run: Path, tests: list[dict], todo: list[int], already: int,
     bucket = opts.bucket or BUCKET[settings.task]
     longest = max(len(ids[i]) for i in todo)
     decoder = _load_decoder(preset, adapter_path, opts.batch_size, bucket,
-                            max_len=-(-longest // bucket) * bucket + settings.max_new_tokens)
+                            max_len=cache_length(longest, bucket, settings.max_new_tokens))
     infer_path = runs.task_file(run, "infer", settings.task)
     drop_torn_tail(infer_path)
     with open(infer_path, "a", encoding="utf-8") as fh, \
@@ -430,6 +430,12 @@ def _decode_todo(run: Path, tests: list[dict], todo: list[int], already: int,
                      disable=True if opts.quiet else None) as bar:
         new_tokens = _decode_batches(decoder, tok, [(i, ids[i]) for i in order], settings, fh, bar)
     return new_tokens, decoder.compile_seconds
+
+
+def cache_length(longest_prompt: int, bucket: int, max_new_tokens: int) -> int:
+    """Cache slots a decode needs: the longest prompt rounded up to the bucket (prompts are
+    left-padded to it) plus the new tokens."""
+    return -(-longest_prompt // bucket) * bucket + max_new_tokens
 
 
 # The last decoder this process built, by shape: a second infer in the same process (each
