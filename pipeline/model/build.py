@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.fileio import atomic_write
 from pipeline.model.params import ModelDims, excluded_layers, target_regex
 from pipeline.model.tokenizer import BOS_ID, EOS_ID, PAD_ID, TokenIds, cache_dir
 
@@ -165,12 +167,18 @@ def save_adapter(model, path: Path, lora, step: int) -> Path:
     params = [{"name": p.name, "data": p} for p in model.get_parameters() if is_lora_name(p.name)]
     if not params:
         raise PipelineError("the model has no LoRA parameters to save")
-    tmp = path.with_name(path.stem + ".tmp.ckpt")
-    ms.save_checkpoint(params, str(tmp))
-    os.replace(tmp, path)
+    # a unique temp name: two writers of the same run (a job and a manual train) never share one
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.ckpt", dir=path.parent)
+    os.close(fd)
+    try:
+        ms.save_checkpoint(params, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     side = {"rank": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout,
             "targets": list(lora.targets), "first_layer": lora.first_layer, "step": step}
-    path.with_suffix(".json").write_text(json.dumps(side, indent=2))
+    atomic_write(path.with_suffix(".json"), json.dumps(side, indent=2))
     return path
 
 

@@ -13,12 +13,12 @@ second and need no MindSpore.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.fileio import atomic_write
 from pipeline.model.params import ModelDims
 from pipeline.model.tokenizer import cache_dir, smollm2_gguf_path
 
@@ -120,10 +120,8 @@ def ensure_converted(force: bool = False) -> Path:
             return out
     weights, meta = convert_gguf(smollm2_gguf_path())
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name("model.tmp.npz")
-    np.savez(tmp, **weights)
-    os.replace(tmp, out)
-    meta_path.write_text(json.dumps(meta, indent=2))
+    atomic_write(out, lambda fh: np.savez(fh, **weights))   # unique temp name, then rename
+    atomic_write(meta_path, json.dumps(meta, indent=2))
     return out
 
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.fileio import atomic_write
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BOS_ID, EOS_ID, UNK_ID = 1, 2, 0  # <|im_start|>, <|im_end|>, <|endoftext|>
@@ -82,9 +83,7 @@ def build_tokenizer_json(gguf_path: Path, out_path: Path) -> Path:
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
                             for t, kind in zip(tokens, types) if kind == 3])
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tok.save(str(tmp))
-    os.replace(tmp, out_path)
+    atomic_write(out_path, tok.to_str(pretty=True))   # unique temp name, then rename
     return out_path
 
 
