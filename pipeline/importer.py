@@ -15,8 +15,10 @@ wrong before it offers the import.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from pipeline import contest, fileio, runs
@@ -172,14 +174,34 @@ def _checked_baseline(baseline: str, results: Path | None, needs_squad: bool) ->
     return str(base)
 
 
-def _clear_run_files(run: Path) -> None:
-    """Remove what an earlier import (or run) left, so a forced re-import never scores a
-    stale task file."""
+def _import_file_names(run: Path) -> list[str]:
+    """The files an import writes (and a forced re-import replaces)."""
     names = ["manifest.json", "metrics.json", TRAIN_LOG, SQUAD_LOG]
-    names += [runs.task_file(run, kind, task).name for kind in ("predictions", "tests", "infer", "samples")
-              for task in runs.TASKS]
-    for name in names:
+    return names + [runs.task_file(run, kind, task).name for kind in ("predictions", "tests", "infer", "samples")
+                    for task in runs.TASKS]
+
+
+def _set_aside(run: Path) -> Path:
+    """Move what an earlier import (or run) left into a hidden folder of the run, so a forced
+    re-import never scores a stale task file and a failed one can put it back."""
+    aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=run))
+    for name in _import_file_names(run):
+        if (run / name).is_file():
+            os.replace(run / name, aside / name)
+    return aside
+
+
+def _undo(run: Path, created: bool, aside: Path | None) -> None:
+    """A failed import leaves the run as it found it: its own files removed, a replaced
+    run's files back, a folder it made gone (unless something else, a job log, is in it)."""
+    for name in _import_file_names(run):
         (run / name).unlink(missing_ok=True)
+    if aside is not None:
+        for item in aside.iterdir():
+            os.replace(item, run / item.name)
+        aside.rmdir()
+    if created and run.is_dir() and not any(run.iterdir()):
+        run.rmdir()
 
 
 def import_run(name: str, predictions=None, tests=None, train_log=None, eval_log=None,
@@ -190,11 +212,8 @@ def import_run(name: str, predictions=None, tests=None, train_log=None, eval_log
     `baseline` when given, else the contest's base Llama3-8B); returns evaluate()'s result
     plus "warnings". Raises PipelineError (naming the file) for anything check_inputs
     refuses, an unreadable log, a missing baseline run, or an existing run (unless force);
-    nothing is written then."""
-    from pipeline.data.prompts import template_text
-    from pipeline.evaluate import evaluate
-    from pipeline.runs import file_sha256
-
+    nothing is written then. A failure while writing or scoring (a full disk, a kill) leaves
+    the run as it was: no half-made folder, and a forced re-import's old files put back."""
     runs.check_run_id(name)
     checked = check_inputs(predictions, tests, squad_predictions, squad, train_log, eval_log,
                            partial)
@@ -207,10 +226,33 @@ def import_run(name: str, predictions=None, tests=None, train_log=None, eval_log
                                      or eval_info is not None)
 
     run = Path(results or runs.RESULTS_DIR) / name
+    aside = None
     if (run / "manifest.json").is_file():
         if not force:
             raise PipelineError("run already exists; choose another --name or pass --force", run)
-        _clear_run_files(run)
+        aside = _set_aside(run)
+    created = not run.exists()
+    try:
+        result = _write_and_score(run, checked, predictions, tests, squad_predictions, squad,
+                                  train_log, eval_log, train_info, eval_info, trainable, prompt,
+                                  command, baseline, results)
+    except BaseException:
+        _undo(run, created, aside)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+    result["warnings"] = warnings
+    return result
+
+
+def _write_and_score(run, checked, predictions, tests, squad_predictions, squad, train_log,
+                     eval_log, train_info, eval_info, trainable, prompt, command, baseline,
+                     results) -> dict:
+    """Write the run's files from checked inputs, then evaluate it."""
+    from pipeline.data.prompts import template_text
+    from pipeline.evaluate import evaluate
+    from pipeline.runs import file_sha256
+
     run.mkdir(parents=True, exist_ok=True)
     data, imported = {}, {"train_log": train_info}
     if predictions is not None:
@@ -237,6 +279,4 @@ def import_run(name: str, predictions=None, tests=None, train_log=None, eval_log
         adapter={"path": None, "trainable_params": trainable},
         data=data, prompt_template={"math": template_text(prompt) if prompt else None},
         imported=imported, squad_log=eval_info, command=command or " ".join(sys.argv))
-    result = evaluate(run, baseline=baseline, results=results)
-    result["warnings"] = warnings
-    return result
+    return evaluate(run, baseline=baseline, results=results)

@@ -239,3 +239,36 @@ def test_cli_import_squad_only_then_force_reimport_math_only(tmp_path, npu_files
     assert not (tmp_path / "results" / "sq" / "predictions_squad.npy").exists()
     assert main(["import", "--name", "none"]) == 2
     assert "nothing to import" in capsys.readouterr().err
+
+
+def _crash_in_evaluate(monkeypatch):
+    """A failure after the files are written (what a full disk or a kill mid-score does)."""
+    import pipeline.evaluate
+
+    def crash(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(pipeline.evaluate, "evaluate", crash)
+
+
+def test_failed_import_leaves_no_half_made_run(tmp_path, npu_files, monkeypatch):
+    preds, tests = npu_files
+    results = tmp_path / "results"
+    results.mkdir()
+    _crash_in_evaluate(monkeypatch)
+    with pytest.raises(OSError, match="No space"):
+        import_run("npu", preds, tests, train_log=TRAIN_LOG, results=results)
+    assert list(results.iterdir()) == []
+
+
+def test_failed_forced_reimport_puts_the_old_run_back(tmp_path, npu_files, monkeypatch):
+    preds, tests = npu_files
+    results = tmp_path / "results"
+    import_run("npu", preds, tests, train_log=TRAIN_LOG, results=results)
+    run = results / "npu"
+    (run / "job.log").write_text("the dashboard job's log\n")   # not the import's: kept
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    _crash_in_evaluate(monkeypatch)
+    with pytest.raises(OSError, match="No space"):
+        import_run("npu", preds, tests, results=results, force=True)   # no train log this time
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert runs.read_manifest(run)["adapter"]["trainable_params"] == 3_407_872
