@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.model.params import target_regex
+from pipeline.model.params import excluded_layers, target_regex
 
 YAML_NAMES = {"finetune": "finetune_llama3_8b_lora.yaml",
               "finetune_1card": "finetune_llama3_8b_lora_1card.yaml",
@@ -49,7 +49,10 @@ def _model_config(preset, seq_length: int, batch_size: int, checkpoint: str, pre
         "top_k": 3, "top_p": 1, "do_sample": False,
         "pet_config": {"pet_type": "lora", "lora_rank": preset.lora.rank,
                        "lora_alpha": preset.lora.alpha, "lora_dropout": preset.lora.dropout,
-                       "target_modules": target_regex(preset.lora.targets)},
+                       "target_modules": target_regex(preset.lora.targets),
+                       # LoRA on layers first_layer.. only: pet's own list of layer-index regexes
+                       **({"exclude_layers": excluded_layers(preset.lora.first_layer)}
+                          if preset.lora.first_layer else {})},
     }
     if predict:
         cfg.update(is_dynamic=True, block_size=16, num_blocks=512)

@@ -25,6 +25,7 @@ Honest limits, stated in the result too:
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from pathlib import Path
 
@@ -141,6 +142,23 @@ def _build_and_step(cfg, path: Path) -> dict:
             "wrapper": type(wrapper).__name__, "loss": loss}
 
 
+def _first_adapted_layer(patterns, layers: int, path: Path) -> int:
+    """The first layer pet's exclude_layers leaves LoRA on, matched as MindFormers matches it
+    (re_match_list on each layer's index), refusing a list that is not a prefix 0..k-1: the
+    trainable count below assumes one."""
+    if not patterns:
+        return 0
+    from mindformers.pet.utils import re_match_list
+    try:
+        excluded = [i for i in range(layers) if re_match_list(str(i), patterns)]
+    except (TypeError, re.error) as exc:
+        raise PipelineError(f"pet_config.exclude_layers {patterns!r}: {exc}", path) from None
+    if excluded != list(range(len(excluded))) or len(excluded) == layers:
+        raise PipelineError(f"pet_config.exclude_layers {patterns!r} excludes layers {excluded} "
+                            f"of {layers}: expected the first k layers, k < {layers}", path)
+    return len(excluded)
+
+
 def check_npu_yaml(preset_path) -> dict:
     """Render, load with MindFormerConfig, build tiny on CPU, step once; see the module doc.
 
@@ -151,7 +169,7 @@ def check_npu_yaml(preset_path) -> dict:
     import yaml
     from pipeline import contest
     from pipeline.model.build import setup_context
-    from pipeline.model.params import ModelDims, lora_trainable_for
+    from pipeline.model.params import ModelDims, excluded_layers, lora_trainable_for
     from pipeline.model.presets import load_preset
     from pipeline.npu import YAML_NAMES, write_run_yamls
 
@@ -166,8 +184,14 @@ def check_npu_yaml(preset_path) -> dict:
     mc = cfg.model.model_config
     real = {k: mc[k] for k in _DIMS}
     pet = {k: raw["model"]["model_config"]["pet_config"].get(k)
-           for k in ("pet_type", "lora_rank", "target_modules")}
+           for k in ("pet_type", "lora_rank", "target_modules", "exclude_layers")}
+    first_layer = _first_adapted_layer(pet["exclude_layers"], int(real["num_layers"]), path)
     changed = {}
+    if first_layer:
+        # the tiny model has 2 layers: pet's exclusion is checked there as "LoRA on layer 1 only"
+        tiny_exclude = excluded_layers(1)
+        changed["model.model_config.pet_config.exclude_layers"] = [pet["exclude_layers"], tiny_exclude]
+        mc.pet_config.exclude_layers = tiny_exclude
     for key, value in {**TINY, **CPU}.items():
         changed[f"model.model_config.{key}"] = [mc.get(key), value]
         mc[key] = value
@@ -188,16 +212,17 @@ def check_npu_yaml(preset_path) -> dict:
         return ModelDims(**{ours: int(d[key]) for key, ours in _DIMS.items()})
     if not targets:
         raise PipelineError(f"pet_config.target_modules {pet['target_modules']!r} matches no layer", path)
-    expected_tiny = lora_trainable_for(dims(TINY), int(pet["lora_rank"]), targets)
+    expected_tiny = lora_trainable_for(dims(TINY), int(pet["lora_rank"]), targets, 1 if first_layer else 0)
     if trainable_tiny != expected_tiny:
         raise PipelineError(f"MindFormers' LoRA has {trainable_tiny} trainable parameters at tiny "
                             f"dims, the formula says {expected_tiny}", path)
-    trainable = lora_trainable_for(dims(real), int(pet["lora_rank"]), targets)
+    trainable = lora_trainable_for(dims(real), int(pet["lora_rank"]), targets, first_layer)
     ignored = _unused_sections(raw)
     ignored += [f"model.model_config.{k}" for k in raw["model"]["model_config"] if k not in read]
     return {"yaml": YAML_NAMES[CHECKED_YAML], "checked_yaml": sorted(YAML_NAMES.values()),
             "model": raw["model"]["arch"]["type"], "pet_type": pet["pet_type"],
             "target_modules": pet["target_modules"], "lora_on": targets, "rank": int(pet["lora_rank"]),
+            "first_layer": first_layer,
             "trainable_tiny": trainable_tiny, "trainable": trainable,
             "ratio": contest.trainable_ratio(trainable, contest.LLAMA3_8B_TOTAL_PARAMS),
             "step_loss": built["loss"], "optimizer": built["optimizer"],

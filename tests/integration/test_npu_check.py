@@ -53,3 +53,32 @@ def test_a_key_mindformers_rejects_is_an_error_naming_it(tmp_path):
                                             "'runner_config' gets an unexpected key: epoch"):
         load_with_mindformers(bad)
     assert load_with_mindformers(paths["finetune_1card"]).runner_config.epochs == 5
+
+
+def test_first_layer_renders_pet_exclude_layers_and_npu_check_counts_it(tmp_path, capfd):
+    raw = yaml.safe_load(PRESET.read_text(encoding="utf-8"))
+    raw["lora"]["first_layer"] = 16
+    preset_path = tmp_path / "upper.yaml"
+    preset_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    paths = write_run_yamls(load_preset(preset_path), tmp_path / "yamls")
+    pet = yaml.safe_load(paths["finetune_1card"].read_text(encoding="utf-8"))["model"]["model_config"]["pet_config"]
+    assert pet["exclude_layers"] == ["^(" + "|".join(str(i) for i in range(16)) + ")$"]
+    assert main(["npu-check", "--config", str(preset_path), "--json"]) == 0
+    text = capfd.readouterr().out
+    out = json.loads(text[text.index("{\n"):])
+    assert out["first_layer"] == 16
+    # half the layers: 16 x (8 * (4096 + 4096) + 8 * (4096 + 1024)), half the shipped 3,407,872
+    assert out["trainable"] == 16 * (8 * (4096 + 4096) + 8 * (4096 + 1024)) == 1_703_936
+    # MindFormers built LoRA on tiny layer 1 only: 1 x r8 x (wq 64 + 64, wv 64 + 32)
+    assert out["trainable_tiny"] == 8 * ((64 + 64) + (64 + 32))
+    assert "model.model_config.pet_config.exclude_layers" in out["changed_keys"]
+
+
+def test_an_exclusion_that_is_not_the_first_layers_is_refused(tmp_path):
+    from pipeline.npu_check import _first_adapted_layer
+    assert _first_adapted_layer(None, 32, tmp_path) == 0
+    assert _first_adapted_layer(["^(0|1|2)$"], 32, tmp_path) == 3
+    with pytest.raises(PipelineError, match=r"excludes layers \[1, 2\] of 32"):
+        _first_adapted_layer(["^(1|2)$"], 32, tmp_path)
+    with pytest.raises(PipelineError, match="expected the first k layers"):
+        _first_adapted_layer([".*"], 4, tmp_path)
