@@ -13,6 +13,11 @@ The first call of each shape is an untimed warm-up (our graph compile, the peer'
 overhead); `warmup_s` is that first call, so ours is the compile of a fresh shape. Also reports
 whether the two agree token for token at batch 1.
 
+Where the time goes: `prefill_ms` (the whole prompt, once) and `step_ms` (one new token for
+every row, the median of PHASE_STEPS steps after the prompt) for each side, timed apart from
+generate(). At batch 1 a step reads every fp32 weight once (0.54 GB), so both sides are bound
+by memory bandwidth there; these say whether a gap is in the prompt or in the steps.
+
 Memory: `squad_peak_rss_gb` is the peak RSS of a fresh process that does what `infer` does for
 SQuAD at batch 8 (weights loaded and folded, one batch of prompts as long as the longest
 prompt of the main job's 100-item SQuAD subset, 842 tokens, 20 new tokens), read from the
@@ -49,6 +54,45 @@ def make_prompts(n: int, length: int) -> list[list[int]]:
     return out
 
 
+PHASE_STEPS = 8
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return sorted(seconds)[len(seconds) // 2] * 1e3
+
+
+def our_phases(decoder, batch, new_tokens) -> dict:
+    """prefill_ms and step_ms of our decoder for `batch` (graphs already compiled)."""
+    from pipeline.decode import _round_up
+    width = _round_up(max(len(p) for p in batch), decoder.bucket)
+    tokens, positions, visible = decoder._left_pad(batch, width, new_tokens)
+    began = time.perf_counter()
+    decoder._prefill(tokens, positions, visible)
+    prefill = time.perf_counter() - began
+    steps = []
+    for step in range(min(PHASE_STEPS, new_tokens)):   # the prompt's last token again: same work
+        visible[:, width + step] = True
+        began = time.perf_counter()
+        decoder.logits_step(tokens[:, -1:], positions[:, -1:] + 1 + step, width + step, visible)
+        steps.append(time.perf_counter() - began)
+    return {"prefill_ms": prefill * 1e3, "step_ms": _median_ms(steps)}
+
+
+def peer_phases(model, ids) -> dict:
+    """prefill_ms and step_ms of transformers' forward with its KV cache for `ids`."""
+    import torch
+    with torch.inference_mode():
+        began = time.perf_counter()
+        out = model(ids, attention_mask=torch.ones_like(ids), use_cache=True)
+        prefill = time.perf_counter() - began
+        past, nxt, steps = out.past_key_values, ids[:, -1:], []
+        for step in range(PHASE_STEPS):
+            began = time.perf_counter()
+            past = model(nxt, past_key_values=past, use_cache=True).past_key_values
+            steps.append(time.perf_counter() - began)
+    return {"prefill_ms": prefill * 1e3, "step_ms": _median_ms(steps)}
+
+
 def bench_ours(prompts, batch_sizes, new_tokens, repeats):
     from pipeline.decode import GreedyDecoder
     from pipeline.model.build import model_weights, setup_context
@@ -70,7 +114,8 @@ def bench_ours(prompts, batch_sizes, new_tokens, repeats):
             best = elapsed if best is None else min(best, elapsed)
         if bs == 1:
             first_row = gens[0].tokens
-        results[bs] = {"tok_s": bs * new_tokens / best, "seconds": best, "warmup_s": compile_s}
+        results[bs] = {"tok_s": bs * new_tokens / best, "seconds": best, "warmup_s": compile_s,
+                       **our_phases(decoder, batch, new_tokens)}
         del decoder
     return results, first_row
 
@@ -101,7 +146,7 @@ def bench_transformers(prompts, batch_sizes, new_tokens, repeats):
         if bs == 1:
             first_row = out[0, ids.shape[1]:].tolist()
         results[bs] = {"tok_s": bs * new_tokens / best, "seconds": best, "warmup_s": warm,
-                       "threads": torch.get_num_threads()}
+                       "threads": torch.get_num_threads(), **peer_phases(model, ids)}
     return results, first_row
 
 
@@ -194,12 +239,16 @@ def main(argv=None) -> int:
         return 0
     print(f"greedy decoding, {args.prompt_tokens}-token prompts, {new_tokens} new tokens "
           f"(best of {repeats})")
-    print(f"{'batch':>5}  {'ours tok/s':>10}  {'transformers':>12}  {'ratio':>6}  {'our warm-up s':>13}")
+    print(f"{'batch':>5}  {'ours tok/s':>10}  {'transformers':>12}  {'ratio':>6}  {'our warm-up s':>13}"
+          f"  {'step ms ours/peer':>17}  {'prefill ms ours/peer':>20}")
     for bs in args.batch_sizes:
-        mine, p = ours[bs]["tok_s"], peer.get(bs)
+        mine, p = ours[bs], peer.get(bs)
         theirs = "-" if p is None else f"{p['tok_s']:.1f}"
-        ratio = "-" if p is None else f"{mine / p['tok_s']:.2f}"
-        print(f"{bs:>5}  {mine:>10.1f}  {theirs:>12}  {ratio:>6}  {ours[bs]['warmup_s']:>13.1f}")
+        ratio = "-" if p is None else f"{mine['tok_s'] / p['tok_s']:.2f}"
+        step = f"{mine['step_ms']:.1f}/" + ("-" if p is None else f"{p['step_ms']:.1f}")
+        prefill = f"{mine['prefill_ms']:.0f}/" + ("-" if p is None else f"{p['prefill_ms']:.0f}")
+        print(f"{bs:>5}  {mine['tok_s']:>10.1f}  {theirs:>12}  {ratio:>6}  {mine['warmup_s']:>13.1f}"
+              f"  {step:>17}  {prefill:>20}")
     if report["same_tokens_batch1"] is not None:
         print(f"batch-1 tokens identical to transformers: {report['same_tokens_batch1']}")
     if "squad_peak_rss_gb" in report:
