@@ -98,9 +98,19 @@ class TrainData:
     ids: np.ndarray
     labels: np.ndarray
     dropped: int          # rows too long for the width or without a label
+    segments: np.ndarray | None = None   # packed: each column's row in its sequence
+    packing: dict | None = None          # packed: sequences, rows, rows_per_sequence, fill
+    longest_answer: int | None = None    # packed: the longest row's answer tokens (a sequence
+                                         # holds several answers)
+
+    def answer_tokens(self) -> int:
+        """Tokens of the longest answer in one row (infer sizes its decode by it)."""
+        from pipeline.data.training_rows import longest_target
+        return self.longest_answer if self.longest_answer is not None else longest_target(self.labels)
 
     @property
     def rows(self) -> int:
+        """Records a step draws from: rows, or packed sequences."""
         return int(self.ids.shape[0])
 
     @property
@@ -159,13 +169,21 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
                                                   schedule.steps_per_epoch)) + "\n")
         else:
             log.write(logs.info_line(
-                f"preset {preset.name}: {data.rows} rows x {data.width} tokens ({data.dropped} rows "
+                f"preset {preset.name}: {_rows_text(data)} x {data.width} tokens ({data.dropped} rows "
                 f"too long or without labels dropped), {schedule.total} steps, "
                 f"seed {preset.train.seed}") + "\n")
             log.write(logs.params_line(trainer.trainable) + "\n")
         log.flush()
         return _loop(preset, run, data, schedule, trainer, log, adapter_info,
                      state.get("adapter") if state else None, quiet)
+
+
+def _rows_text(data: TrainData) -> str:
+    if data.packing is None:
+        return f"{data.rows} rows"
+    p = data.packing
+    return (f"{p['rows']} rows packed into {p['sequences']} sequences ({p['rows_per_sequence']} "
+            f"rows each, {p['fill']:.0%} of columns used)")
 
 
 def _resume_state(run: Path, resume: bool) -> dict | None:
@@ -184,7 +202,16 @@ def load_data(preset, run: Path) -> TrainData:
     data_hash = runs.file_sha256(src)
     ids, labels, too_long = fit_width(ids, labels, preset.train.seq_length)
     ids, labels, dropped = drop_unsupervised(ids, labels, src)
-    return TrainData(src, data_hash, ids, labels, dropped + too_long)
+    if not preset.train.pack:
+        return TrainData(src, data_hash, ids, labels, dropped + too_long)
+    from pipeline.data.packing import pack_rows, packing_stats
+    from pipeline.data.training_rows import longest_target
+    answer = longest_target(labels)
+    # Rows in a seeded order before packing: each sequence holds a random set of rows.
+    ids, labels, segments = pack_rows(ids, labels, preset.train.seq_length + 1,
+                                      epoch_order(len(ids), 0, preset.train.seed))
+    return TrainData(src, data_hash, ids, labels, dropped + too_long, segments,
+                     packing_stats(segments), answer)
 
 
 def _schedule(preset, data: TrainData, state: dict | None, run: Path) -> Schedule:
@@ -192,7 +219,8 @@ def _schedule(preset, data: TrainData, state: dict | None, run: Path) -> Schedul
     t = preset.train
     steps_per_epoch = data.rows // t.batch_size
     if steps_per_epoch < 1:
-        raise PipelineError(f"{data.rows} rows is less than one batch of {t.batch_size}", data.src)
+        what = "packed sequences" if data.segments is not None else "rows"
+        raise PipelineError(f"{data.rows} {what} is less than one batch of {t.batch_size}", data.src)
     total = t.max_steps or t.epochs * steps_per_epoch
     if state:
         if state["data_sha256"] != data.sha256:
@@ -214,7 +242,7 @@ def _build_trainer(preset, data: TrainData, schedule: Schedule, run: Path,
     import mindspore as ms
     from mindspore import nn
     from pipeline.model.build import build_model, setup_context, trainable_count
-    from pipeline.train_step import HeadTrimLoss, head_budget, step_cells
+    from pipeline.train_step import HeadTrimLoss, PackedHeadTrimLoss, head_budget, step_cells
 
     t = preset.train
     micro = t.micro_batch or t.batch_size
@@ -226,7 +254,7 @@ def _build_trainer(preset, data: TrainData, schedule: Schedule, run: Path,
     net = build_model(preset, for_training=True, seq_length=data.width - 1, batch_size=micro,
                       recompute=t.recompute)
     if t.head_trim:
-        net = HeadTrimLoss(net, k)
+        net = (PackedHeadTrimLoss if data.segments is not None else HeadTrimLoss)(net, k)
     trainable = trainable_count(net)
     expected = lora_trainable_for(preset.dims, preset.lora.rank, preset.lora.targets,
                                   preset.lora.first_layer)
@@ -244,17 +272,18 @@ def _build_trainer(preset, data: TrainData, schedule: Schedule, run: Path,
 
 def _record_manifest(run: Path, preset, data: TrainData, adapter_info: dict,
                      adapter_path: str | None, command: str | None) -> None:
-    from pipeline.data.training_rows import longest_target
     total_model = exact_total_for(preset.dims) if preset.model_kind == "tiny" else total_params(preset.model_kind)
     runs.update_manifest(
         run, kind="finetuned",
         model={"preset": preset.model_kind, "name": MODEL_NAMES[preset.model_kind],
                "total_params": total_model},
         adapter={"path": adapter_path, **adapter_info},
-        data={"train": {"path": str(data.src), "sha256": data.sha256, "rows": data.rows,
+        data={"train": {"path": str(data.src), "sha256": data.sha256,
+                        "rows": data.packing["rows"] if data.packing else data.rows,
                         "width": data.width,
+                        **({"packed": data.packing} if data.packing else {}),
                         # infer sizes its math answers by this (working can be ~100 tokens)
-                        "longest_target_tokens": longest_target(data.labels)}},
+                        "longest_target_tokens": data.answer_tokens()}},
         prompt_template={"math": preset.data.template}, config=preset.as_dict(),
         seed=preset.train.seed, command=command or " ".join(sys.argv))
 
@@ -284,7 +313,8 @@ def _loop(preset, run: Path, data: TrainData, schedule: Schedule, trainer: Train
             pick = order[in_epoch * t.batch_size:(in_epoch + 1) * t.batch_size]
             began = time.perf_counter()
             loss = run_batch(trainer.grad_step, trainer.apply_step, data.ids[pick],
-                             data.labels[pick], trainer.micro, trainer.head_k)
+                             data.labels[pick], trainer.micro, trainer.head_k,
+                             None if data.segments is None else data.segments[pick])
             step_ms = (time.perf_counter() - began) * 1000
             if not np.isfinite(loss):
                 raise PipelineError(f"loss became {loss} at step {step + 1}; lower train.lr", preset.path)

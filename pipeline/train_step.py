@@ -2,6 +2,7 @@
 positions only) and TrainOneStepCell cut in two so micro-batch gradients add up.
 
     loss = HeadTrimLoss(model, k)            k from head_budget(labels, micro_batch)
+           (PackedHeadTrimLoss for packed rows: the same loss with a per-row attention mask)
     grad_step, apply_step = step_cells(loss, optimizer)
     run_batch(grad_step, apply_step, ids, labels, micro, k) -> the batch's loss
 
@@ -15,6 +16,7 @@ import numpy as np
 from mindspore import nn, ops
 
 from pipeline.data.mindrecord import IGNORE_ID
+from pipeline.data.packing import attention_mask
 from pipeline.data.training_rows import longest_target
 from pipeline.errors import PipelineError
 
@@ -72,6 +74,36 @@ class HeadTrimLoss(nn.Cell):
         return (nll * weights).sum()
 
 
+class PackedHeadTrimLoss(HeadTrimLoss):
+    """HeadTrimLoss over packed sequences (pipeline.data.packing): the same loss, with an
+    additive attention mask [B, 1, S, S] that keeps each row to itself.
+
+    LlamaModel casts a given attention_mask to uint8 for flash attention, which the CPU
+    attention would add to its scores as 0/1; so this runs the model's own pieces
+    (embedding, rotary table, layers, final norm) as LlamaModel does without a cache,
+    with the float mask its CPU path builds. Inputs: input_ids, labels [B, S+1],
+    mask [B, 1, S, S], positions, targets, weights [k].
+    """
+
+    def __init__(self, model, k: int):
+        super().__init__(model, k)
+        self.num_layers = self.llama.model.num_layers
+
+    def construct(self, input_ids, labels, mask, positions, targets, weights):
+        body = self.llama.model
+        tokens = input_ids[:, :-1]
+        bs, seq_len = tokens.shape
+        freqs_cis = body.freqs_mgr(seq_len)
+        h = body.tok_embeddings(tokens).astype(body.dtype).reshape((bs, seq_len, body.hidden_size))
+        for i in range(self.num_layers):
+            h = body.layers[i](h, freqs_cis, mask)
+        hidden = body.norm_out(h).reshape((-1, body.hidden_size))
+        logits = self.llama.lm_head(ops.gather(hidden, positions, 0)).astype(ms.float32)
+        logp = ops.log_softmax(logits, -1)
+        nll = -ops.gather_elements(logp, 1, targets.reshape((-1, 1))).reshape((-1,))
+        return (nll * weights).sum()
+
+
 class GradStep(nn.Cell):
     """Adds its micro-batch's gradients into `accum` and returns the loss."""
 
@@ -119,15 +151,18 @@ def step_cells(net, optimizer) -> tuple[GradStep, ApplyStep]:
 
 
 def run_batch(grad_step, apply_step, ids: np.ndarray, labels: np.ndarray, micro: int,
-              k: int | None) -> float:
+              k: int | None, segments: np.ndarray | None = None) -> float:
     """One optimiser step over a batch as len(ids) / micro forward/backward passes; returns
     the batch's loss. Peak memory follows the micro-batch (activations are ~11 MB a token
     on MindSpore CPU), the update is the whole batch's: with head trim (k given) every
-    label weighs 1 / the batch's labels, so the summed gradients are exactly the batch's."""
+    label weighs 1 / the batch's labels, so the summed gradients are exactly the batch's.
+    `segments` (packed sequences, pipeline.data.packing) adds each pass's attention mask."""
     batch_labels = int((labels[:, 1:] != IGNORE_ID).sum())
     loss = 0.0
     for lo in range(0, len(ids), micro):
         inputs = [ids[lo:lo + micro], labels[lo:lo + micro]]
+        if segments is not None:
+            inputs.append(attention_mask(segments[lo:lo + micro, :-1]))
         if k is not None:
             inputs += label_positions(labels[lo:lo + micro], k, batch_labels)
         loss += float(grad_step(*map(ms.Tensor, inputs)).asnumpy())

@@ -6,7 +6,7 @@ A preset YAML has four sections, each mapping onto a frozen dataclass:
     lora:  {rank, alpha, dropout, targets: [wq, wv, ...], first_layer}
     train: {lr, schedule, warmup_ratio, max_steps, epochs, batch_size, seq_length,
             seed, save_interval, log_interval, weight_decay, betas,
-            micro_batch, head_trim, recompute, memory_level}
+            micro_batch, head_trim, recompute, memory_level, pack}
     data:  {train: path (MindRecord, JSONL of problem/solution rows, or a data recipe
             YAML), prompt_template: name}
     device: cpu | npu
@@ -71,6 +71,9 @@ class TrainSpec:
     head_trim: bool = True            # LM head + loss only on labelled positions
     recompute: bool = False           # recompute decoder layers in backward (less memory)
     memory_level: str = "O0"          # MindSpore memory_optimize_level: O0 or O1
+    pack: bool = False                # several rows per sequence of seq_length tokens, each
+                                      # attending only to itself (pipeline.data.packing);
+                                      # batch_size then counts sequences, not rows
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,11 @@ class Preset:
         if not lora["first_layer"]:
             # absent means 0: manifests written before the field existed still resume
             del lora["first_layer"]
+        train = dataclasses.asdict(self.train)
+        if not train["pack"]:
+            del train["pack"]     # the same: runs from before packing resume unchanged
         return {"name": self.name, "model": {"kind": self.model_kind, "dims": self.dims.as_dict()},
-                "lora": lora, "train": dataclasses.asdict(self.train),
+                "lora": lora, "train": train,
                 "data": dataclasses.asdict(self.data), "device": self.device}
 
 
@@ -174,6 +180,12 @@ def _check(preset: Preset, src) -> None:
         if train.micro_batch < train.batch_size and not train.head_trim:
             raise PipelineError("train.micro_batch: summing micro-batch gradients needs "
                                 "head_trim: true (its loss weights each label by the whole batch)", src)
+    if train.pack and not train.head_trim:
+        raise PipelineError("train.pack: packed rows need head_trim: true (its loss cell "
+                            "carries the per-row attention mask)", src)
+    if train.pack and preset.device != "cpu":
+        raise PipelineError("train.pack: packing is the CPU trainer's; on an NPU MindFormers' "
+                            "own dataset options pack rows", src)
     if train.memory_level not in ("O0", "O1"):
         raise PipelineError(f"train.memory_level: {train.memory_level!r} is not O0 or O1", src)
     if preset.data.prompt_template not in PROMPT_TEMPLATES:

@@ -114,3 +114,24 @@ def test_first_layer_is_checked_and_recorded_only_when_set(tmp_path):
     npu["lora"]["first_layer"] = 16   # NPU presets take it too (npu-check verifies pet's exclusion)
     path.write_text(yaml.safe_dump(npu))
     assert load_preset(path).lora.first_layer == 16
+
+
+def test_pack_needs_head_trim_and_the_cpu(tmp_path):
+    text = (CONFIGS / "tiny_llama_lora_cpu.yaml").read_text()
+    assert "pack" not in load_preset(CONFIGS / "tiny_llama_lora_cpu.yaml").as_dict()["train"]
+    good = tmp_path / "packed.yaml"
+    good.write_text(text.replace("  seed: 42", "  seed: 42\n  pack: true"))
+    assert load_preset(good).as_dict()["train"]["pack"] is True
+    bad = tmp_path / "untrimmed.yaml"
+    bad.write_text(text.replace("  seed: 42", "  seed: 42\n  pack: true\n  head_trim: false"))
+    with pytest.raises(PipelineError, match="train.pack: .*head_trim"):
+        load_preset(bad)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(text.replace("  seed: 42", "  seed: 42\n  pack: yes please"))
+    with pytest.raises(PipelineError, match="train.pack: expected bool"):
+        load_preset(typo)
+    npu = tmp_path / "npu.yaml"
+    npu.write_text((CONFIGS / "llama3_8b_lora_npu.yaml").read_text().replace(
+        "\ntrain:\n", "\ntrain:\n  pack: true\n", 1))
+    with pytest.raises(PipelineError, match="train.pack: packing is the CPU trainer's"):
+        load_preset(npu)
