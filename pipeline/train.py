@@ -98,15 +98,15 @@ class TrainData:
     ids: np.ndarray
     labels: np.ndarray
     dropped: int          # rows too long for the width or without a label
+    longest_answer: int   # tokens of the longest answer in one row (infer sizes its decode
+                          # by it; a packed sequence holds several answers)
     segments: np.ndarray | None = None   # packed: each column's row in its sequence
-    packing: dict | None = None          # packed: sequences, rows, rows_per_sequence, fill
-    longest_answer: int | None = None    # packed: the longest row's answer tokens (a sequence
-                                         # holds several answers)
 
-    def answer_tokens(self) -> int:
-        """Tokens of the longest answer in one row (infer sizes its decode by it)."""
-        from pipeline.data.training_rows import longest_target
-        return self.longest_answer if self.longest_answer is not None else longest_target(self.labels)
+    @property
+    def packing(self) -> dict | None:
+        """Packed: sequences, rows, rows_per_sequence, fill (pipeline.data.packing)."""
+        from pipeline.data.packing import packing_stats
+        return None if self.segments is None else packing_stats(self.segments)
 
     @property
     def rows(self) -> int:
@@ -179,9 +179,9 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
 
 
 def _rows_text(data: TrainData) -> str:
-    if data.packing is None:
-        return f"{data.rows} rows"
     p = data.packing
+    if p is None:
+        return f"{data.rows} rows"
     return (f"{p['rows']} rows packed into {p['sequences']} sequences ({p['rows_per_sequence']} "
             f"rows each, {p['fill']:.0%} of columns used)")
 
@@ -197,21 +197,20 @@ def _resume_state(run: Path, resume: bool) -> dict | None:
 
 def load_data(preset, run: Path) -> TrainData:
     """The preset's rows at its width, without rows that could teach nothing."""
-    from pipeline.data.training_rows import drop_unsupervised, fit_width, load_training_arrays
+    from pipeline.data.training_rows import (drop_unsupervised, fit_width, load_training_arrays,
+                                             longest_target)
     src, ids, labels = load_training_arrays(preset, run)
     data_hash = runs.file_sha256(src)
     ids, labels, too_long = fit_width(ids, labels, preset.train.seq_length)
     ids, labels, dropped = drop_unsupervised(ids, labels, src)
-    if not preset.train.pack:
-        return TrainData(src, data_hash, ids, labels, dropped + too_long)
-    from pipeline.data.packing import pack_rows, packing_stats
-    from pipeline.data.training_rows import longest_target
     answer = longest_target(labels)
+    if not preset.train.pack:
+        return TrainData(src, data_hash, ids, labels, dropped + too_long, answer)
+    from pipeline.data.packing import pack_rows
     # Rows in a seeded order before packing: each sequence holds a random set of rows.
     ids, labels, segments = pack_rows(ids, labels, preset.train.seq_length + 1,
                                       epoch_order(len(ids), 0, preset.train.seed))
-    return TrainData(src, data_hash, ids, labels, dropped + too_long, segments,
-                     packing_stats(segments), answer)
+    return TrainData(src, data_hash, ids, labels, dropped + too_long, answer, segments)
 
 
 def _schedule(preset, data: TrainData, state: dict | None, run: Path) -> Schedule:
@@ -273,17 +272,18 @@ def _build_trainer(preset, data: TrainData, schedule: Schedule, run: Path,
 def _record_manifest(run: Path, preset, data: TrainData, adapter_info: dict,
                      adapter_path: str | None, command: str | None) -> None:
     total_model = exact_total_for(preset.dims) if preset.model_kind == "tiny" else total_params(preset.model_kind)
+    packing = data.packing
     runs.update_manifest(
         run, kind="finetuned",
         model={"preset": preset.model_kind, "name": MODEL_NAMES[preset.model_kind],
                "total_params": total_model},
         adapter={"path": adapter_path, **adapter_info},
         data={"train": {"path": str(data.src), "sha256": data.sha256,
-                        "rows": data.packing["rows"] if data.packing else data.rows,
+                        "rows": packing["rows"] if packing else data.rows,
                         "width": data.width,
-                        **({"packed": data.packing} if data.packing else {}),
+                        **({"packed": packing} if packing else {}),
                         # infer sizes its math answers by this (working can be ~100 tokens)
-                        "longest_target_tokens": data.answer_tokens()}},
+                        "longest_target_tokens": data.longest_answer}},
         prompt_template={"math": preset.data.template}, config=preset.as_dict(),
         seed=preset.train.seed, command=command or " ".join(sys.argv))
 

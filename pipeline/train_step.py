@@ -65,8 +65,10 @@ class HeadTrimLoss(nn.Cell):
         self.k = k
 
     def construct(self, input_ids, labels, positions, targets, weights):
-        tokens = input_ids[:, :-1]
-        hidden = self.llama.model(tokens)
+        return self.head_loss(self.llama.model(input_ids[:, :-1]), positions, targets, weights)
+
+    def head_loss(self, hidden, positions, targets, weights):
+        """Weighted NLL of the LM head on the labelled positions of hidden [B, S, H]."""
         hidden = hidden.reshape((-1, hidden.shape[-1]))
         logits = self.llama.lm_head(ops.gather(hidden, positions, 0)).astype(ms.float32)
         logp = ops.log_softmax(logits, -1)
@@ -97,11 +99,7 @@ class PackedHeadTrimLoss(HeadTrimLoss):
         h = body.tok_embeddings(tokens).astype(body.dtype).reshape((bs, seq_len, body.hidden_size))
         for i in range(self.num_layers):
             h = body.layers[i](h, freqs_cis, mask)
-        hidden = body.norm_out(h).reshape((-1, body.hidden_size))
-        logits = self.llama.lm_head(ops.gather(hidden, positions, 0)).astype(ms.float32)
-        logp = ops.log_softmax(logits, -1)
-        nll = -ops.gather_elements(logp, 1, targets.reshape((-1, 1))).reshape((-1,))
-        return (nll * weights).sum()
+        return self.head_loss(body.norm_out(h), positions, targets, weights)
 
 
 class GradStep(nn.Cell):
