@@ -12,6 +12,11 @@ Working styles (``WORKING_STYLES``), each a few short lines so a row fits seq_le
   least significant first, carries and borrows written out (``5+6=11``, ``6+3+1=10``;
   ``12-6=6``, ``17-7-1=9``), then ``= answer``: a 4-digit.2-decimal pair takes 6-7 short
   lines (about 130 tokens with the minimal prompt).
+- ``aligned`` (add, sub): the ``signs`` step written in one fixed layout, magnitudes and
+  result zero-padded to the same width (5 integer digits), so a digit of the result sits at
+  the same token distance from the two digits it is made of in every row:
+  ``-(08255.65 + 00348.36 = 08604.01)`` then ``= -8604.01`` (about 40 tokens, the same for
+  every row; after Shen et al. 2023 and Lee et al. 2023 on positions in small transformers).
 - ``partial`` (mul): sign first, then one partial product per non-zero digit of the operand
   with fewer non-zero digits (``* 400 = 2987992``), then their sum, then ``= answer``
   (about 215 tokens with the minimal prompt: near the 256 limit, so overlong rows exist).
@@ -25,7 +30,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from pipeline.problems import extract_operands, reference_answer
 
 WORKING_STYLES: dict[str, tuple[str, ...]] = {
-    "add": ("signs", "digits"), "sub": ("signs", "digits"), "mul": ("signs", "partial"), "div": ("signs", "long"),
+    "add": ("signs", "digits", "aligned"), "sub": ("signs", "digits", "aligned"), "mul": ("signs", "partial"), "div": ("signs", "long"),
 }
 # Wide enough to write an E+34 value in fixed point without rounding.
 _WIDE = Context(prec=200)
@@ -128,6 +133,28 @@ def work_add_sub_digits(a: str, op: str, b: str, answer: str) -> str:
     return "\n".join([head if step == head else f"{head} = {step}", *columns, f"= {answer}"])
 
 
+ALIGNED_INTEGER_DIGITS = 5  # |a op b| of two contest operands (< 10,000) stays under 100,000
+
+
+def _padded(value: Decimal, width: int, places: int) -> str:
+    return f"{value:0{width + 1 + places}.{places}f}" if places else f"{value:0{width}.0f}"
+
+
+def work_add_sub_aligned(a: str, op: str, b: str, answer: str) -> str:
+    """``±(X op Y = R)`` with X, Y, R zero-padded to one width, then ``= answer``.
+
+    The sign slot is always written (``+(`` or ``-(``), and the width only grows past
+    ``ALIGNED_INTEGER_DIGITS`` for operands outside the contest's range, so the columns of
+    X, Y and R keep the same token offsets across rows.
+    """
+    _, step, first, second, magnitude_op = _add_sub_step(a, op, b)
+    value = first + second if magnitude_op == "+" else first - second
+    places = max(-first.as_tuple().exponent, -second.as_tuple().exponent, 0)
+    width = max(ALIGNED_INTEGER_DIGITS, *(len(str(int(v))) for v in (first, second, value)))
+    x, y, r = (_padded(v, width, places) for v in (first, second, value))
+    return f"{'-' if step.startswith('-(') else '+'}({x} {magnitude_op} {y} = {r})\n= {answer}"
+
+
 def _sign_step(a: str, symbol: str, b: str) -> tuple[str, bool, Decimal, Decimal]:
     x, y = Decimal(a), Decimal(b)
     negative = (x < 0) != (y < 0) and x != 0 and y != 0
@@ -204,7 +231,7 @@ def add_working(solution: str, problem: str, type_name: str, style: str) -> str:
     a, b = ops["a"], ops["b"]
     answer = reference_answer(solution, type_name)
     if type_name in ("add", "sub"):
-        work = work_add_sub_digits if style == "digits" else work_add_sub
+        work = {"digits": work_add_sub_digits, "aligned": work_add_sub_aligned}.get(style, work_add_sub)
         return work(a, "+" if type_name == "add" else "-", b, answer)
     if type_name == "mul":
         return (work_mul_partial if style == "partial" else work_mul_signs)(a, b, answer)

@@ -1,6 +1,7 @@
 """Recipes: every shipped YAML loads; bad keys/types/combinations are refused by name;
 each step (answer rewriting, prompts, splitting, sampling, filters) and a whole run."""
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from pipeline.data import prompts
 from pipeline.data.generate import generate_rows
 from pipeline.data.recipes import SamplingConfig, load_recipe, recipe_from_dict
 from pipeline.data.rewrite import (add_working, round_answer, round_solution, rewrite_target,
-                                   work_add_sub, work_add_sub_digits, work_div_long, work_mul_partial)
+                                   work_add_sub, work_add_sub_aligned, work_add_sub_digits, work_div_long,
+                                   work_mul_partial)
 from pipeline.errors import PipelineError
 from pipeline.problems import reference_answer
 
@@ -41,7 +43,7 @@ def test_default_recipe_drops_the_hopeless_types_and_rounds():
     r = load_recipe(next(p for p in CONFIGS if p.stem == "default"))
     assert {"english", "sqrt", "function"} <= set(r.drop_types)
     assert r.filters.power_max_exponent == 1
-    assert r.answers.decimals_for("div") == 2 and r.answers.working["add"] == "signs"
+    assert r.answers.decimals_for("div") == 2 and r.answers.working == {"add": "aligned", "sub": "aligned"}
     assert r.prompt.template == "minimal" and r.split.validation > 0
 
 
@@ -145,6 +147,32 @@ def test_add_sub_digits_columns_rebuild_the_magnitude():
         assert int(digits) == int(answer.lstrip("-").replace(".", "")), target
 
 
+@pytest.mark.parametrize("a, op, b, answer, expected", [
+    ("-8255.65", "+", "-348.36", "-8604.01", "-(08255.65 + 00348.36 = 08604.01)\n= -8604.01"),
+    ("4204.22", "+", "-2369.17", "1835.05", "+(04204.22 - 02369.17 = 01835.05)\n= 1835.05"),
+    ("100.00", "-", "200.00", "-100.00", "-(00200.00 - 00100.00 = 00100.00)\n= -100.00"),
+    ("9634.45", "+", "8298.46", "17932.91", "+(09634.45 + 08298.46 = 17932.91)\n= 17932.91"),
+    ("12345.5", "+", "1", "12346.5", "+(12345.5 + 00001.0 = 12346.5)\n= 12346.5"),  # wider
+])
+def test_add_sub_aligned_pads_magnitudes_and_result_to_one_width(a, op, b, answer, expected):
+    assert work_add_sub_aligned(a, op, b, answer) == expected
+
+
+def test_add_sub_aligned_keeps_every_contest_row_in_one_layout():
+    """Same length, '.' at the same place in X, Y and R, and R = X op Y with the sign slot."""
+    rows = [r for r in generate_rows(3000, seed=9, types=["add", "sub"], with_type=True)][:300]
+    layouts = set()
+    for row in rows:
+        target = rewrite_target(row["problem"], row["solution"], row["type"], 2, "aligned")
+        line, final = target.splitlines()
+        sign, x, op, y, _, r = line[0], line[2:10], line[11], line[13:21], line[22], line[24:32]
+        layouts.add((len(line), line.index("."), line[1], line[-1]))
+        value = Decimal(x) + Decimal(y) if op == "+" else Decimal(x) - Decimal(y)
+        assert Decimal(r) == value and len({x.index("."), y.index("."), r.index(".")}) == 1, target
+        assert Decimal(final[2:]) == (-value if sign == "-" else value), target
+    assert layouts == {(33, 7, "(", ")")}
+
+
 def test_mul_partial_products_sum_to_the_product():
     text = work_mul_partial("7469.98", "-2455.65", "-18343656.39")
     lines = text.splitlines()
@@ -163,7 +191,8 @@ def test_div_long_brackets_the_leading_quotient_digit():
 
 
 @pytest.mark.parametrize("type_name, style", [("add", "signs"), ("sub", "signs"), ("add", "digits"),
-                                              ("sub", "digits"), ("mul", "signs"),
+                                              ("sub", "digits"), ("add", "aligned"),
+                                              ("sub", "aligned"), ("mul", "signs"),
                                               ("mul", "partial"), ("div", "signs"), ("div", "long")])
 def test_rewritten_targets_still_grade_to_the_rounded_answer(type_name, style):
     rows = [r for r in generate_rows(1500, seed=4, types=[type_name], with_type=True)][:200]
