@@ -12,11 +12,14 @@ Working styles (``WORKING_STYLES``), each a few short lines so a row fits seq_le
   least significant first, carries and borrows written out (``5+6=11``, ``6+3+1=10``;
   ``12-6=6``, ``17-7-1=9``), then ``= answer``: a 4-digit.2-decimal pair takes 6-7 short
   lines (about 130 tokens with the minimal prompt).
-- ``aligned`` (add, sub): the ``signs`` step written in one fixed layout, magnitudes and
-  result zero-padded to the same width (5 integer digits), so a digit of the result sits at
-  the same token distance from the two digits it is made of in every row:
-  ``-(08255.65 + 00348.36 = 08604.01)`` then ``= -8604.01`` (about 40 tokens, the same for
-  every row; after Shen et al. 2023 and Lee et al. 2023 on positions in small transformers).
+- ``aligned`` (add, sub): the problem, then the ``signs`` step in one fixed layout, magnitudes
+  and result zero-padded to the same width (5 integer digits), so a digit of the result sits
+  at the same token distance from the two digits it is made of in every row:
+  ``-8255.65 + -348.36 = -(08255.65 + 00348.36 = 08604.01)`` then ``= -8604.01`` (after Shen
+  et al. 2023 and Lee et al. 2023 on positions in small transformers). The problem comes
+  first because a target that always starts with the same token (``+(``) teaches the model
+  to start *every* answer with it: SQuAD F1 fell from 15.5 to 5.3 (docs/experiments.md
+  section 10).
 - ``partial`` (mul): sign first, then one partial product per non-zero digit of the operand
   with fewer non-zero digits (``* 400 = 2987992``), then their sum, then ``= answer``
   (about 215 tokens with the minimal prompt: near the 256 limit, so overlong rows exist).
@@ -141,18 +144,18 @@ def _padded(value: Decimal, width: int, places: int) -> str:
 
 
 def work_add_sub_aligned(a: str, op: str, b: str, answer: str) -> str:
-    """``±(X op Y = R)`` with X, Y, R zero-padded to one width, then ``= answer``.
+    """``a op b = ±(X op Y = R)`` with X, Y, R zero-padded to one width, then ``= answer``.
 
     The sign slot is always written (``+(`` or ``-(``), and the width only grows past
     ``ALIGNED_INTEGER_DIGITS`` for operands outside the contest's range, so the columns of
     X, Y and R keep the same token offsets across rows.
     """
-    _, step, first, second, magnitude_op = _add_sub_step(a, op, b)
+    head, step, first, second, magnitude_op = _add_sub_step(a, op, b)
     value = first + second if magnitude_op == "+" else first - second
     places = max(-first.as_tuple().exponent, -second.as_tuple().exponent, 0)
     width = max(ALIGNED_INTEGER_DIGITS, *(len(str(int(v))) for v in (first, second, value)))
     x, y, r = (_padded(v, width, places) for v in (first, second, value))
-    return f"{'-' if step.startswith('-(') else '+'}({x} {magnitude_op} {y} = {r})\n= {answer}"
+    return f"{head} = {'-' if step.startswith('-(') else '+'}({x} {magnitude_op} {y} = {r})\n= {answer}"
 
 
 def _sign_step(a: str, symbol: str, b: str) -> tuple[str, bool, Decimal, Decimal]:

@@ -148,11 +148,11 @@ def test_add_sub_digits_columns_rebuild_the_magnitude():
 
 
 @pytest.mark.parametrize("a, op, b, answer, expected", [
-    ("-8255.65", "+", "-348.36", "-8604.01", "-(08255.65 + 00348.36 = 08604.01)\n= -8604.01"),
-    ("4204.22", "+", "-2369.17", "1835.05", "+(04204.22 - 02369.17 = 01835.05)\n= 1835.05"),
-    ("100.00", "-", "200.00", "-100.00", "-(00200.00 - 00100.00 = 00100.00)\n= -100.00"),
-    ("9634.45", "+", "8298.46", "17932.91", "+(09634.45 + 08298.46 = 17932.91)\n= 17932.91"),
-    ("12345.5", "+", "1", "12346.5", "+(12345.5 + 00001.0 = 12346.5)\n= 12346.5"),  # wider
+    ("-8255.65", "+", "-348.36", "-8604.01", "-8255.65 + -348.36 = -(08255.65 + 00348.36 = 08604.01)\n= -8604.01"),
+    ("4204.22", "+", "-2369.17", "1835.05", "4204.22 + -2369.17 = +(04204.22 - 02369.17 = 01835.05)\n= 1835.05"),
+    ("100.00", "-", "200.00", "-100.00", "100.00 - 200.00 = -(00200.00 - 00100.00 = 00100.00)\n= -100.00"),
+    ("9634.45", "+", "8298.46", "17932.91", "9634.45 + 8298.46 = +(09634.45 + 08298.46 = 17932.91)\n= 17932.91"),
+    ("12345.5", "+", "1", "12346.5", "12345.5 + 1 = +(12345.5 + 00001.0 = 12346.5)\n= 12346.5"),  # wider
 ])
 def test_add_sub_aligned_pads_magnitudes_and_result_to_one_width(a, op, b, answer, expected):
     assert work_add_sub_aligned(a, op, b, answer) == expected
@@ -164,7 +164,9 @@ def test_add_sub_aligned_keeps_every_contest_row_in_one_layout():
     layouts = set()
     for row in rows:
         target = rewrite_target(row["problem"], row["solution"], row["type"], 2, "aligned")
-        line, final = target.splitlines()
+        head, final = target.splitlines()
+        assert head.startswith(row["problem"][3:-6] + " = "), target   # the problem first
+        line = head[len(row["problem"][3:-6]) + 3:]
         sign, x, op, y, _, r = line[0], line[2:10], line[11], line[13:21], line[22], line[24:32]
         layouts.add((len(line), line.index("."), line[1], line[-1]))
         value = Decimal(x) + Decimal(y) if op == "+" else Decimal(x) - Decimal(y)
