@@ -70,6 +70,7 @@ def cmd_prepare(args) -> int:
                 lines.append(f"  {name}: {info['count']} rows over seq_length {m['seq_length']} "
                              f"({info['action']}): " + ", ".join(f"{t} {n}" for t, n in info["by_type"].items()))
         lines += [f"  wrote {name}" for name in m["files"]]
+        lines += [f"  warning: {w}" for w in m.get("warnings", [])]
         return "\n".join(lines)
     emit(manifest, args.json, human)
     return 0

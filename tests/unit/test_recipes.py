@@ -381,3 +381,17 @@ def test_yaml_files_round_trip_through_recipe_from_dict():
     for path in CONFIGS:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         assert recipe_from_dict(data, str(path)) == load_recipe(path)
+
+
+def test_a_shared_target_opening_is_warned_about_and_the_default_has_none():
+    rows = [r for r in generate_rows(3000, seed=9, types=["add", "sub", "power"], with_type=True)][:300]
+    aligned = [{"target": rewrite_target(r["problem"], r["solution"], r["type"], 2, "aligned"
+                                         if r["type"] != "power" else None)} for r in rows]
+    assert prep.target_warnings(aligned) == []   # the problem comes first: openings vary
+    # the first form of `aligned` (no problem in front) opened ~89% of rows with +( or -(
+    opened = [{"target": t["target"].split(" = ", 1)[1]} if "(" in t["target"] else t
+              for t in aligned]
+    assert prep.shared_opening([t["target"] for t in opened])[0] in {"+(", "-("}
+    (warning,) = prep.target_warnings(opened)
+    assert "start with '+('" in warning or "start with '-('" in warning
+    assert prep.target_warnings([]) == []
