@@ -1,13 +1,14 @@
 """Rows packed into fixed-width sequences, each row attending only to itself.
 
-A training row of the default recipe is 38-85 tokens (mean 69) in a 97-column record:
-29% of every step is padding. Packing puts several rows end to end in one sequence of
-`width` columns; `segments` numbers each column's row (1, 2, ...; 0 for the padding
-after the last row), and `attention_mask` lets a token see only earlier tokens of its
-own row. Rotary embeddings depend only on the distance between two positions, so a row
-packed at offset 40 computes exactly what it computes alone at offset 0: the loss and
-gradients of a packed batch are those of the same rows unpacked (tests/integration/
-test_packing_train.py checks it on a real MindFormers Llama).
+A training row of the `signs` recipe measured in docs/experiments.md section 8 was 38-85
+tokens (mean 69) in a 97-column record: 29% of every step was padding. Packing puts
+several rows end to end in one sequence of `width` columns; `segments` numbers each
+column's row (1, 2, ...; 0 for the padding after the last row), and `attention_mask` lets
+a token see only earlier tokens of its own row. Rotary embeddings depend only on the
+distance between two positions, so a row packed at offset 40 computes exactly what it
+computes alone at offset 0: the loss and gradients of a packed batch are those of the same
+rows unpacked (tests/integration/test_packing_train.py checks it on a real MindFormers
+Llama).
 
 The boundary needs no special label: a row's first label is a prompt position (ignored),
 so the last token of one row is never trained to predict the next row's first token.

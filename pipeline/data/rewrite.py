@@ -18,8 +18,8 @@ Working styles (``WORKING_STYLES``), each a few short lines so a row fits seq_le
   ``-8255.65 + -348.36 = -(08255.65 + 00348.36 = 08604.01)`` then ``= -8604.01`` (after Shen
   et al. 2023 and Lee et al. 2023 on positions in small transformers). The problem comes
   first because a target that always starts with the same token (``+(``) teaches the model
-  to start *every* answer with it: SQuAD F1 fell from 15.5 to 5.3 (docs/experiments.md
-  section 10).
+  to start *every* answer with it: SQuAD F1 fell to 5.3, under the baseline's 15.5
+  (docs/experiments.md section 10).
 - ``partial`` (mul): sign first, then one partial product per non-zero digit of the operand
   with fewer non-zero digits (``* 400 = 2987992``), then their sum, then ``= answer``
   (about 215 tokens with the minimal prompt: near the 256 limit, so overlong rows exist).
@@ -97,9 +97,14 @@ def work_add_sub(a: str, op: str, b: str, answer: str) -> str:
     return f"{head} = {answer}" if step == head else f"{head} = {step} = {answer}"
 
 
+def _places(x: Decimal, y: Decimal) -> int:
+    """Decimal places that hold both x and y (0 for integers)."""
+    return max(-x.as_tuple().exponent, -y.as_tuple().exponent, 0)
+
+
 def _aligned_digits(x: Decimal, y: Decimal) -> tuple[list[int], list[int]]:
     """Digits of non-negative x and y aligned on the decimal point, least significant first."""
-    places = max(-x.as_tuple().exponent, -y.as_tuple().exponent, 0)
+    places = _places(x, y)
 
     def digits(value: Decimal) -> list[int]:
         return [int(c) for c in reversed(str(int(value.scaleb(places))))]
@@ -152,7 +157,7 @@ def work_add_sub_aligned(a: str, op: str, b: str, answer: str) -> str:
     """
     head, step, first, second, magnitude_op = _add_sub_step(a, op, b)
     value = first + second if magnitude_op == "+" else first - second
-    places = max(-first.as_tuple().exponent, -second.as_tuple().exponent, 0)
+    places = _places(first, second)
     width = max(ALIGNED_INTEGER_DIGITS, *(len(str(int(v))) for v in (first, second, value)))
     x, y, r = (_padded(v, width, places) for v in (first, second, value))
     return f"{head} = {'-' if step.startswith('-(') else '+'}({x} {magnitude_op} {y} = {r})\n= {answer}"
