@@ -20,6 +20,11 @@ Working styles (``WORKING_STYLES``), each a few short lines so a row fits seq_le
   first because a target that always starts with the same token (``+(``) teaches the model
   to start *every* answer with it: SQuAD F1 fell to 5.3, under the baseline's 15.5
   (docs/experiments.md section 10).
+- ``aligned_lsd`` (add, sub): ``aligned`` with the result written backwards (least
+  significant digit first) before it is written the right way round:
+  ``-(08255.65 + 00348.36 = 10.40680 = 08604.01)`` then ``= -8604.01``. Written this way a
+  digit's carry comes from the column just written (Lee et al. 2023's reversed output), where
+  ``aligned`` has to see it coming from the columns not yet written; 10 tokens more a row.
 - ``partial`` (mul): sign first, then one partial product per non-zero digit of the operand
   with fewer non-zero digits (``* 400 = 2987992``), then their sum, then ``= answer``
   (about 215 tokens with the minimal prompt: near the 256 limit, so overlong rows exist).
@@ -33,7 +38,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from pipeline.problems import extract_operands, reference_answer
 
 WORKING_STYLES: dict[str, tuple[str, ...]] = {
-    "add": ("signs", "digits", "aligned"), "sub": ("signs", "digits", "aligned"), "mul": ("signs", "partial"), "div": ("signs", "long"),
+    "add": ("signs", "digits", "aligned", "aligned_lsd"), "sub": ("signs", "digits", "aligned", "aligned_lsd"), "mul": ("signs", "partial"), "div": ("signs", "long"),
 }
 # Wide enough to write an E+34 value in fixed point without rounding.
 _WIDE = Context(prec=200)
@@ -163,6 +168,20 @@ def work_add_sub_aligned(a: str, op: str, b: str, answer: str) -> str:
     return f"{head} = {'-' if step.startswith('-(') else '+'}({x} {magnitude_op} {y} = {r})\n= {answer}"
 
 
+def work_add_sub_aligned_lsd(a: str, op: str, b: str, answer: str) -> str:
+    """``aligned`` with R written backwards first: ``±(X op Y = R[::-1] = R)``, then ``= answer``.
+
+    Least significant digit first, each result digit follows the one whose carry it takes,
+    and that carry can be read off three tokens at fixed places: for ``+`` it is
+    ``x + y > r`` of the column before, for ``-`` the borrow is ``r > x - y``. Every row keeps
+    one layout, so turning R back round is a fixed move per place, not a search.
+    """
+    aligned = work_add_sub_aligned(a, op, b, answer)
+    head, _, rest = aligned.rpartition(" = ")      # rest: "R)\n= answer"
+    r = rest[:rest.index(")")]
+    return f"{head} = {r[::-1]} = {rest}"
+
+
 def _sign_step(a: str, symbol: str, b: str) -> tuple[str, bool, Decimal, Decimal]:
     x, y = Decimal(a), Decimal(b)
     negative = (x < 0) != (y < 0) and x != 0 and y != 0
@@ -239,7 +258,8 @@ def add_working(solution: str, problem: str, type_name: str, style: str) -> str:
     a, b = ops["a"], ops["b"]
     answer = reference_answer(solution, type_name)
     if type_name in ("add", "sub"):
-        work = {"digits": work_add_sub_digits, "aligned": work_add_sub_aligned}.get(style, work_add_sub)
+        work = {"digits": work_add_sub_digits, "aligned": work_add_sub_aligned,
+                "aligned_lsd": work_add_sub_aligned_lsd}.get(style, work_add_sub)
         return work(a, "+" if type_name == "add" else "-", b, answer)
     if type_name == "mul":
         return (work_mul_partial if style == "partial" else work_mul_signs)(a, b, answer)

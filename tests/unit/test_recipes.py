@@ -12,8 +12,8 @@ from pipeline.data import prompts
 from pipeline.data.generate import generate_rows
 from pipeline.data.recipes import SamplingConfig, load_recipe, recipe_from_dict
 from pipeline.data.rewrite import (add_working, round_answer, round_solution, rewrite_target,
-                                   work_add_sub, work_add_sub_aligned, work_add_sub_digits, work_div_long,
-                                   work_mul_partial)
+                                   work_add_sub, work_add_sub_aligned, work_add_sub_aligned_lsd,
+                                   work_add_sub_digits, work_div_long, work_mul_partial)
 from pipeline.errors import PipelineError
 from pipeline.problems import reference_answer
 
@@ -175,6 +175,38 @@ def test_add_sub_aligned_keeps_every_contest_row_in_one_layout():
     assert layouts == {(33, 7, "(", ")")}
 
 
+@pytest.mark.parametrize("a, op, b, answer, expected", [
+    ("-8255.65", "+", "-348.36", "-8604.01",
+     "-8255.65 + -348.36 = -(08255.65 + 00348.36 = 10.40680 = 08604.01)\n= -8604.01"),
+    ("100.00", "-", "200.00", "-100.00",
+     "100.00 - 200.00 = -(00200.00 - 00100.00 = 00.00100 = 00100.00)\n= -100.00"),
+    ("12", "-", "7", "5", "12 - 7 = +(00012 - 00007 = 50000 = 00005)\n= 5"),
+])
+def test_add_sub_aligned_lsd_writes_the_result_backwards_first(a, op, b, answer, expected):
+    assert work_add_sub_aligned_lsd(a, op, b, answer) == expected
+
+
+def test_add_sub_aligned_lsd_carries_come_from_the_column_just_written():
+    """Every row in one layout; R backwards is R; each digit's carry is x + y > r (borrow:
+    r > x - y) of the column before it, the rule the layout is meant to make local."""
+    rows = [r for r in generate_rows(3000, seed=9, types=["add", "sub"], with_type=True)][:300]
+    layouts = set()
+    for row in rows:
+        target = rewrite_target(row["problem"], row["solution"], row["type"], 2, "aligned_lsd")
+        head, final = target.splitlines()
+        line = head[len(row["problem"][3:-6]) + 3:]
+        sign, x, op, y, backwards, r = line[0], line[2:10], line[11], line[13:21], line[24:32], line[35:43]
+        layouts.add((len(line), line[1], line[-1]))
+        assert backwards[::-1] == r and Decimal(final[2:]) == Decimal(sign + r), target
+        xs, ys, rs = (s.replace(".", "")[::-1] for s in (x, y, r))
+        carry = 0
+        for k in range(len(rs)):
+            xd, yd, rd = int(xs[k]), int(ys[k]), int(rs[k])
+            assert rd == ((xd + yd + carry) % 10 if op == "+" else (xd - yd - carry) % 10), target
+            carry = int(xd + yd > rd) if op == "+" else int(rd > xd - yd)
+    assert layouts == {(44, "(", ")")}
+
+
 def test_mul_partial_products_sum_to_the_product():
     text = work_mul_partial("7469.98", "-2455.65", "-18343656.39")
     lines = text.splitlines()
@@ -194,7 +226,8 @@ def test_div_long_brackets_the_leading_quotient_digit():
 
 @pytest.mark.parametrize("type_name, style", [("add", "signs"), ("sub", "signs"), ("add", "digits"),
                                               ("sub", "digits"), ("add", "aligned"),
-                                              ("sub", "aligned"), ("mul", "signs"),
+                                              ("sub", "aligned"), ("add", "aligned_lsd"),
+                                              ("sub", "aligned_lsd"), ("mul", "signs"),
                                               ("mul", "partial"), ("div", "signs"), ("div", "long")])
 def test_rewritten_targets_still_grade_to_the_rounded_answer(type_name, style):
     rows = [r for r in generate_rows(1500, seed=4, types=[type_name], with_type=True)][:200]
