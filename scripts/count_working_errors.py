@@ -1,0 +1,75 @@
+"""Where the add/sub rows of one checkpoint go wrong inside their `aligned` working.
+
+    python scripts/count_working_errors.py results/RUN/checkpoints/step_500/predictions_math.npy \
+        data/prepared/default/validation.jsonl aligned          # or aligned_lsd
+
+Reads the predictions `eval-checkpoints` (or `infer`) wrote for the first rows of the tests
+file, rebuilds each add/sub row's expected working in STYLE, and counts: sign and padded
+operands right; the result right (for `aligned_lsd`: the backwards result, and whether the
+forward result is the backwards one turned round); wrong digits per row and by place
+(0 = the last column). The counts behind docs/experiments.md sections 10 and 11.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipeline.data.rewrite import rewrite_target  # noqa: E402
+
+
+def pieces(line: str) -> list[str]:
+    """``a op b = -(X + Y = R)`` -> ['-', '(', 'X', '+', 'Y', '=', 'R', ')']."""
+    start = line.find("(")
+    if start < 1:
+        return []
+    return line[start - 1:].replace("(", " ( ").replace(")", " ) ").split()
+
+
+def wrong_places(want: str, got: str, backwards: bool) -> list[int]:
+    if len(want) != len(got):
+        return []
+    bad = [k for k in range(len(want)) if want[k] != got[k]]
+    return bad if backwards else [len(want) - 1 - k for k in bad]
+
+
+def count(predictions: Path, tests: Path, style: str) -> dict:
+    # Our own eval output (an object array of dicts, as the contest writes it).
+    preds = np.load(predictions, allow_pickle=True)
+    rows = [json.loads(line) for line in tests.open(encoding="utf-8")][:len(preds)]
+    c, per_row, places = Counter(), Counter(), Counter()
+    for row, pred in zip(rows, preds):
+        if row["type"] not in ("add", "sub"):
+            continue
+        text = pred["text_generation_text"][0]
+        answer = text.split("### Response:", 1)[-1].strip()
+        want = rewrite_target(row["problem"], row["solution"], row["type"], 2, style)
+        c["add/sub rows"] += 1
+        right = bool(answer) and answer.splitlines()[-1].strip() == want.splitlines()[-1].strip()
+        c["final answer right"] += right
+        w, g = pieces(want.splitlines()[0]), pieces(answer.splitlines()[0] if answer else "")
+        if g[:5] != w[:5]:
+            continue
+        c["sign and operands right"] += 1
+        got_r = g[6] if len(g) > 6 else ""
+        c["result right" if style != "aligned_lsd" else "backwards result right"] += got_r == w[6]
+        if style == "aligned_lsd":
+            forward = g[8] if len(g) > 8 else ""
+            c["forward result = backwards turned round"] += forward == got_r[::-1]
+            c["forward result right"] += forward == w[8]
+        bad = wrong_places(w[6], got_r, backwards=style == "aligned_lsd")
+        if bad:
+            per_row[len(bad)] += 1
+            places.update(bad)
+    return {"counts": dict(c), "wrong digits per row": dict(sorted(per_row.items())),
+            "wrong digits by place": dict(sorted(places.items()))}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    print(json.dumps(count(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]), indent=1))
