@@ -39,8 +39,10 @@ def data_stats(path, tokenizer=None, template: str = "minimal", wrapper: str = "
     """Counts per type and (with a tokenizer) token-length summaries per type.
 
     Returns {"path", "rows", "malformed_count", "by_type": {type: {"rows", "share",
-    "tokens": {"problem", "answer", "sequence"}, "over_seq_length"}}}. The sequence length
-    uses the row's own ``prompt`` when present, else ``template``/``wrapper``.
+    "tokens": {"problem", "answer", "sequence"}, "over_seq_length"}}, "warnings"}. The sequence
+    length uses the row's own ``prompt`` when present, else ``template``/``wrapper``. The
+    warnings are ``data prepare``'s about the training targets (a prepared file's ``target``,
+    else the solutions), so a file prepared elsewhere is checked the same way.
     Raises PipelineError for a missing, empty or unreadable file.
     """
     rows, report = load_any_rows(path)
@@ -64,8 +66,10 @@ def data_stats(path, tokenizer=None, template: str = "minimal", wrapper: str = "
             if seq_length:
                 entry["over_seq_length"] = sum(1 for n in sequence if n > seq_length + 1)
         by_type[type_name] = entry
+    from pipeline.data.prepare import target_warnings
+    warnings = target_warnings([{"target": r.get("target", r["solution"])} for r in rows])
     return {"path": str(path), "rows": len(rows), "malformed_count": report.malformed_count,
-            "by_type": by_type}
+            "by_type": by_type, "warnings": warnings}
 
 
 def format_stats(stats: dict) -> str:
@@ -87,4 +91,5 @@ def format_stats(stats: dict) -> str:
             if "over_seq_length" in e:
                 line += f" {e['over_seq_length']:>6}"
         lines.append(line)
+    lines += [f"warning: {w}" for w in stats.get("warnings", [])]
     return "\n".join(lines)

@@ -66,6 +66,24 @@ def test_prepare_and_stats(tmp_path, capsys):
     assert {t: e["rows"] for t, e in stats["by_type"].items()} == manifest["splits"]["train"]["by_type"]
 
 
+def test_stats_warns_when_one_opening_starts_most_targets(tmp_path, capsys):
+    """The warning `data prepare` records, for a file prepared anywhere (here: by hand)."""
+    rows = [{"problem": f"计算 {i} + 1 等于多少？", "solution": f"{i} + 1 = {i + 1}", "type": "add",
+             "target": f"+(0000{i % 10} + 00001 = 0000{i % 10 + 1})\n= {i + 1}"} for i in range(8)]
+    rows += [{"problem": "计算 2 的 1 次方？", "solution": "2^1 = 2", "type": "power", "target": "2^1 = 2"}]
+    src = tmp_path / "train.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert main(["data", "stats", str(src), "--tokenizer", "none", "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith("89% of the training targets start with '+('")
+    assert main(["data", "stats", str(src), "--tokenizer", "none"]) == 0
+    assert "warning: 89% of the training targets start with '+('" in capsys.readouterr().out
+    src.write_text("".join(json.dumps({**r, "target": r["solution"]}, ensure_ascii=False) + "\n"
+                           for r in rows), encoding="utf-8")   # each starts with its own number
+    assert main(["data", "stats", str(src), "--tokenizer", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
 def test_stats_with_the_tokenizer_counts_long_rows(tmp_path, capsys):
     src = tmp_path / "g.json"
     main(["data", "generate", "--n", "200", "--seed", "2", "--out", str(src), "--types", "div,area", "--json"])
