@@ -25,7 +25,7 @@ from pipeline.runs import REPO_ROOT, RESULTS_DIR, read_json
 # Sizes of the two variants. "full" fits in about an hour on 2 cores; "quick" in about 10
 # minutes, for a first look (its numbers are noisy: few samples, few steps).
 VARIANTS = {
-    "full": {"math_n": 300, "squad_n": 100, "steps": 500},
+    "full": {"math_n": 300, "squad_n": 100, "steps": 600},
     "quick": {"math_n": 40, "squad_n": 16, "steps": 30},
 }
 
