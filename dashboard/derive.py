@@ -285,6 +285,24 @@ def long_by_run(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def squad_metric_rows(metrics_by_run: dict[str, dict | None]) -> list[dict]:
+    """One row per run with SQuAD scores: both metrics, rounded as the pages show them, and
+    whether the run passed the gate (None when no gate was computed)."""
+    out = []
+    for run, metrics in metrics_by_run.items():
+        squad = (metrics or {}).get("squad") or {}
+        mf, official = squad.get("mindformers"), squad.get("official")
+        if not mf:
+            continue
+        row = {"run": run, "MindFormers F1": round(mf["f1"], 2), "MindFormers EM": round(mf["em"], 2),
+               "official F1": round(official["f1"], 2) if official else None,
+               "official EM": round(official["em"], 2) if official else None}
+        gate = squad.get("gate") or {}
+        row["gate"] = ("passed" if gate["pass"] else "failed") if "pass" in gate else "-"
+        out.append(row)
+    return out
+
+
 def rules_frame(metrics_by_run: dict[str, dict | None]) -> pd.DataFrame:
     """run, rule, accuracy, correct, n, low, high from each run's metrics.json math rules."""
     rows = []

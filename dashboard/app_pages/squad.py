@@ -31,6 +31,15 @@ else:
                f"(F1 {contest.BASE_SQUAD_F1:.2f}, EM {contest.BASE_SQUAD_EM:.2f}).")
 st.altair_chart(charts.squad_scores(pd.DataFrame(rows), thresholds))
 
+# The gate is MindFormers' metric; the official SQuAD script can tell another story (answers
+# that start with '=' keep MindFormers' F1 and lose the official one), so both are shown.
+both = pd.DataFrame(derive.squad_metric_rows({run: data.metrics(run) for run in data.run_ids()}))
+if not both.empty:
+    st.caption("Both metrics per run: MindFormers' EmF1Metric (the contest's gate) and the "
+               "official SQuAD v1.1 script (word-level after normalising). A large gap means "
+               "the answers' form changed, not only their content.")
+    st.table(both.set_index("run"))
+
 if not cand:
     st.stop()
 st.subheader(f"Per sample: {derive.md_code(cand)} vs {derive.md_code(base)}")

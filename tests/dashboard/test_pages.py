@@ -116,6 +116,17 @@ def test_squad_sorted_by_loss_from_baseline(results):
     assert len(table) == len(cand)
 
 
+def test_squad_page_shows_both_metrics_per_run(results):
+    """The gate's metric and the official one side by side, as metrics.json has them."""
+    at = app_on("squad")
+    table = at.table[0].value
+    for run in (BASE, CAND, IMPORTED):
+        squad = json.loads((results / run / "metrics.json").read_text())["squad"]
+        assert table.loc[run, "MindFormers F1"] == pytest.approx(squad["mindformers"]["f1"], abs=0.005)
+        assert table.loc[run, "official F1"] == pytest.approx(squad["official"]["f1"], abs=0.005)
+    assert any("official SQuAD v1.1 script" in c.value for c in at.caption)
+
+
 def test_training_dedups_resumed_steps(results):
     at = app_on("training")
     summary = at.dataframe[0].value
