@@ -287,7 +287,7 @@ def long_by_run(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def squad_metric_rows(metrics_by_run: dict[str, dict | None]) -> list[dict]:
     """One row per run with SQuAD scores: both metrics, rounded as the pages show them, and
-    whether the run passed the gate (None when no gate was computed)."""
+    whether the run passed the gate and against whose scores ('-' when none was computed)."""
     out = []
     for run, metrics in metrics_by_run.items():
         squad = (metrics or {}).get("squad") or {}
@@ -298,7 +298,8 @@ def squad_metric_rows(metrics_by_run: dict[str, dict | None]) -> list[dict]:
                "official F1": round(official["f1"], 2) if official else None,
                "official EM": round(official["em"], 2) if official else None}
         gate = squad.get("gate") or {}
-        row["gate"] = ("passed" if gate["pass"] else "failed") if "pass" in gate else "-"
+        against = gate.get("baseline_run") or "the contest's Llama3-8B"   # no baseline: the contest's
+        row["gate"] = f"{'passed' if gate['pass'] else 'failed'} (vs {against})" if "pass" in gate else "-"
         out.append(row)
     return out
 

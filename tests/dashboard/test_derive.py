@@ -155,10 +155,10 @@ def test_reused_note_names_the_source_of_copied_rows():
 def test_squad_metric_rows_keep_both_metrics_and_say_the_gate():
     rows = derive.squad_metric_rows({
         "a": {"squad": {"mindformers": {"f1": 15.9015, "em": 1.0}, "official": {"f1": 5.9657, "em": 2.0},
-                        "gate": {"pass": True}}},
+                        "gate": {"pass": True, "baseline_run": "base"}}},
         "b": {"squad": {"mindformers": {"f1": 10.0, "em": 0.0}, "gate": {"pass": False}}},
         "c": {"math": {}}, "d": None})
     assert rows == [{"run": "a", "MindFormers F1": 15.9, "MindFormers EM": 1.0, "official F1": 5.97,
-                     "official EM": 2.0, "gate": "passed"},
+                     "official EM": 2.0, "gate": "passed (vs base)"},
                     {"run": "b", "MindFormers F1": 10.0, "MindFormers EM": 0.0, "official F1": None,
-                     "official EM": None, "gate": "failed"}]
+                     "official EM": None, "gate": "failed (vs the contest's Llama3-8B)"}]
