@@ -37,7 +37,8 @@ both = pd.DataFrame(derive.squad_metric_rows({run: data.metrics(run) for run in 
 if not both.empty:
     st.caption("Both metrics per run: MindFormers' EmF1Metric (the contest's gate) and the "
                "official SQuAD v1.1 script (word-level after normalising). A large gap means "
-               "the answers' form changed, not only their content.")
+               "the answers' form changed, not only their content: MindFormers' metric counts "
+               "a shared space as a matching token, so short junk answers keep some F1.")
     st.table(both.set_index("run"))
 
 if not cand:
