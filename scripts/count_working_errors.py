@@ -5,7 +5,7 @@
 
 Reads the predictions `eval-checkpoints` (or `infer`) wrote for the first rows of the tests
 file, rebuilds each add/sub row's expected working in STYLE, and counts: sign and padded
-operands right; the result right (for `aligned_lsd`: the backwards result, and whether the
+operands right; the final answer right under the contest's rule; the result right (for `aligned_lsd`: the backwards result, and whether the
 forward result is the backwards one turned round); wrong digits per row and by place
 (0 = the last column). The counts behind docs/experiments.md sections 10 and 11.
 """
@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.data.rewrite import rewrite_target  # noqa: E402
+from pipeline.scoring.math import grade  # noqa: E402
 
 
 def pieces(line: str) -> list[str]:
@@ -45,12 +46,13 @@ def count(predictions: Path, tests: Path, style: str) -> dict:
     for row, pred in zip(rows, preds):
         if row["type"] not in ("add", "sub"):
             continue
-        text = pred["text_generation_text"][0]
-        answer = text.split("### Response:", 1)[-1].strip()
+        # the contest's rule (value equality) and continuation, as `evaluate` grades the row
+        graded = grade(pred["text_generation_text"][0], row["solution"], row["problem"], row["type"],
+                       prompt=row.get("prompt"), rules=["exact"])
+        answer = graded.continuation.strip()
         want = rewrite_target(row["problem"], row["solution"], row["type"], 2, style)
         c["add/sub rows"] += 1
-        right = bool(answer) and answer.splitlines()[-1].strip() == want.splitlines()[-1].strip()
-        c["final answer right"] += right
+        c["final answer right"] += graded.verdicts["exact"]
         w, g = pieces(want.splitlines()[0]), pieces(answer.splitlines()[0] if answer else "")
         if g[:5] != w[:5]:
             continue

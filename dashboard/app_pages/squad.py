@@ -7,9 +7,10 @@ from pipeline import contest
 
 st.title("SQuAD (original ability)")
 base, cand = st.session_state.get("baseline"), st.session_state.get("candidate")
+metrics = {run: data.metrics(run) for run in data.run_ids()}
 rows = []
-for run in data.run_ids():
-    squad = (data.metrics(run) or {}).get("squad") or {}
+for run, run_metrics in metrics.items():
+    squad = (run_metrics or {}).get("squad") or {}
     mf = squad.get("mindformers")
     if mf:
         rows += [{"run": run, "metric": "F1", "value": mf["f1"]},
@@ -33,7 +34,7 @@ st.altair_chart(charts.squad_scores(pd.DataFrame(rows), thresholds))
 
 # The gate is MindFormers' metric; the official SQuAD script can tell another story (answers
 # that start with '=' keep MindFormers' F1 and lose the official one), so both are shown.
-both = pd.DataFrame(derive.squad_metric_rows({run: data.metrics(run) for run in data.run_ids()}))
+both = pd.DataFrame(derive.squad_metric_rows(metrics))
 if not both.empty:
     st.caption("Both metrics per run: MindFormers' EmF1Metric (the contest's gate) and the "
                "official SQuAD v1.1 script (word-level after normalising). A large gap means "

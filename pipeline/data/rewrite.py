@@ -157,6 +157,17 @@ def _padded(value: Decimal, width: int, places: int) -> str:
     return f"{value:0{width + 1 + places}.{places}f}" if places else f"{value:0{width}.0f}"
 
 
+def _aligned_parts(a: str, op: str, b: str) -> tuple[str, str, str, str, str, str]:
+    """(head, sign, X, magnitude op, Y, R) of ``a op b``: the problem, the sign slot
+    (``+``/``-``), and the magnitudes and result zero-padded to one width."""
+    head, step, first, second, magnitude_op = _add_sub_step(a, op, b)
+    value = first + second if magnitude_op == "+" else first - second
+    places = _places(first, second)
+    width = max(ALIGNED_INTEGER_DIGITS, *(len(str(int(v))) for v in (first, second, value)))
+    x, y, r = (_padded(v, width, places) for v in (first, second, value))
+    return head, "-" if step.startswith("-(") else "+", x, magnitude_op, y, r
+
+
 def work_add_sub_aligned(a: str, op: str, b: str, answer: str) -> str:
     """``a op b = ±(X op Y = R)`` with X, Y, R zero-padded to one width, then ``= answer``.
 
@@ -164,12 +175,8 @@ def work_add_sub_aligned(a: str, op: str, b: str, answer: str) -> str:
     ``ALIGNED_INTEGER_DIGITS`` for operands outside the contest's range, so the columns of
     X, Y and R keep the same token offsets across rows.
     """
-    head, step, first, second, magnitude_op = _add_sub_step(a, op, b)
-    value = first + second if magnitude_op == "+" else first - second
-    places = _places(first, second)
-    width = max(ALIGNED_INTEGER_DIGITS, *(len(str(int(v))) for v in (first, second, value)))
-    x, y, r = (_padded(v, width, places) for v in (first, second, value))
-    return f"{head} = {'-' if step.startswith('-(') else '+'}({x} {magnitude_op} {y} = {r})\n= {answer}"
+    head, sign, x, magnitude_op, y, r = _aligned_parts(a, op, b)
+    return f"{head} = {sign}({x} {magnitude_op} {y} = {r})\n= {answer}"
 
 
 def work_add_sub_aligned_lsd(a: str, op: str, b: str, answer: str) -> str:
@@ -182,10 +189,8 @@ def work_add_sub_aligned_lsd(a: str, op: str, b: str, answer: str) -> str:
     the distance from a result digit to its X and Y digits changes with the column, which
     400 steps did not learn.
     """
-    aligned = work_add_sub_aligned(a, op, b, answer)
-    head, _, rest = aligned.rpartition(" = ")      # rest: "R)\n= answer"
-    r = rest[:rest.index(")")]
-    return f"{head} = {r[::-1]} = {rest}"
+    head, sign, x, magnitude_op, y, r = _aligned_parts(a, op, b)
+    return f"{head} = {sign}({x} {magnitude_op} {y} = {r[::-1]} = {r})\n= {answer}"
 
 
 def _sign_step(a: str, symbol: str, b: str) -> tuple[str, bool, Decimal, Decimal]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline.data import io
 from pipeline.data.mindrecord import encode_texts
+from pipeline.data.prepare import target_warnings
 from pipeline.data.prompts import answer_separator, build_prompt
 from pipeline.problems import TYPES, classify
 
@@ -66,7 +67,6 @@ def data_stats(path, tokenizer=None, template: str = "minimal", wrapper: str = "
             if seq_length:
                 entry["over_seq_length"] = sum(1 for n in sequence if n > seq_length + 1)
         by_type[type_name] = entry
-    from pipeline.data.prepare import target_warnings
     warnings = target_warnings([{"target": r.get("target", r["solution"])} for r in rows])
     return {"path": str(path), "rows": len(rows), "malformed_count": report.malformed_count,
             "by_type": by_type, "warnings": warnings}
