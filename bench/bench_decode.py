@@ -1,7 +1,8 @@
 """Benchmark: greedy decoding tokens/s, ours (MindSpore, KV cache) vs transformers' generate().
 
     python bench/bench_decode.py            # batch 1, 8, 16, 32; 64-token prompts, 32 new tokens
-    python bench/bench_decode.py --quick    # 16 new tokens, one timed pass
+    python bench/bench_decode.py --quick    # 16 new tokens, best of 3 timed passes
+    python bench/bench_decode.py --quick --kernel mindspore   # ours on MindSpore's MatMul
     python bench/bench_decode.py --batch-sizes 1 4 8 16 --new-tokens 64
     python bench/bench_decode.py --quick --json    # machine-readable, with squad_peak_rss_gb
 
@@ -18,6 +19,10 @@ every row, the median of PHASE_STEPS steps after the prompt) for each side, time
 generate(). At batch 1 a step reads every fp32 weight once (0.54 GB), so both sides are bound
 by memory bandwidth there; these say whether a gap is in the prompt or in the steps.
 
+Ours runs its weight matmuls on pipeline.kernels' packed kernel where g++ builds it (the
+decoder's default; `ours_kernel` in the report says which ran); `--kernel mindspore` runs the
+same decoder on MindSpore's MatMul, to see what the kernel is worth.
+
 Memory: `squad_peak_rss_gb` is the peak RSS of a fresh process that does what `infer` does for
 SQuAD at batch 8 (weights loaded and folded, one batch of prompts as long as the longest
 prompt of the main job's 100-item SQuAD subset, 842 tokens, 20 new tokens), read from the
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -93,7 +99,7 @@ def peer_phases(model, ids) -> dict:
     return {"prefill_ms": prefill * 1e3, "step_ms": _median_ms(steps)}
 
 
-def bench_ours(prompts, batch_sizes, new_tokens, repeats):
+def bench_ours(prompts, batch_sizes, new_tokens, repeats, kernel=None):
     from pipeline.decode import GreedyDecoder
     from pipeline.model.build import model_weights, setup_context
     from pipeline.model.presets import load_preset
@@ -101,7 +107,8 @@ def bench_ours(prompts, batch_sizes, new_tokens, repeats):
     weights, dims = model_weights(load_preset(PRESET))
     results, first_row = {}, None
     for bs in batch_sizes:
-        decoder = GreedyDecoder(weights, dims, batch_size=bs, max_len=len(prompts[0]) + new_tokens)
+        decoder = GreedyDecoder(weights, dims, batch_size=bs, max_len=len(prompts[0]) + new_tokens,
+                                kernel=kernel)
         batch = prompts[:bs]
         began = time.perf_counter()
         decoder.generate(batch, new_tokens, min_new_tokens=new_tokens)       # compile
@@ -115,7 +122,7 @@ def bench_ours(prompts, batch_sizes, new_tokens, repeats):
         if bs == 1:
             first_row = gens[0].tokens
         results[bs] = {"tok_s": bs * new_tokens / best, "seconds": best, "warmup_s": compile_s,
-                       **our_phases(decoder, batch, new_tokens)}
+                       "kernel": decoder.kernel, **our_phases(decoder, batch, new_tokens)}
         del decoder
     return results, first_row
 
@@ -205,7 +212,10 @@ def squad_peak_rss_gb(side: str) -> float | None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="16 new tokens, one timed pass")
+    parser.add_argument("--quick", action="store_true", help="16 new tokens, best of 3 timed passes")
+    parser.add_argument("--kernel", choices=["auto", "packed", "mindspore"], default="auto",
+                        help="our matmuls: the packed kernel where it builds (auto), insist on it, "
+                             "or MindSpore's MatMul")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=None)
@@ -219,13 +229,18 @@ def main(argv=None) -> int:
         squad_memory_worker(args.memory_worker)
         return 0
     new_tokens = args.new_tokens or (16 if args.quick else 32)
-    repeats = args.repeats or (1 if args.quick else 2)
+    repeats = args.repeats or (3 if args.quick else 2)   # best of several: this host drifts
     prompts = make_prompts(max(args.batch_sizes), args.prompt_tokens)
 
-    ours, ours_row = bench_ours(prompts, args.batch_sizes, new_tokens, repeats)
+    kernel = {"auto": None, "packed": True, "mindspore": False}[args.kernel]
+    if args.kernel == "mindspore":   # the memory worker's decoder too
+        from pipeline.kernels import ENV
+        os.environ[ENV] = "mindspore"
+    ours, ours_row = bench_ours(prompts, args.batch_sizes, new_tokens, repeats, kernel)
     peer, peer_row = ({}, None) if args.skip_peer else bench_transformers(
         prompts, args.batch_sizes, new_tokens, repeats)
     report = {"prompt_tokens": args.prompt_tokens, "new_tokens": new_tokens, "repeats": repeats,
+              "ours_kernel": next(iter(ours.values()))["kernel"],
               "ours": ours, "transformers": peer,
               "ratio": {bs: ours[bs]["tok_s"] / peer[bs]["tok_s"] for bs in peer},
               "same_tokens_batch1": None if peer_row is None or ours_row is None
@@ -238,7 +253,7 @@ def main(argv=None) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"greedy decoding, {args.prompt_tokens}-token prompts, {new_tokens} new tokens "
-          f"(best of {repeats})")
+          f"(best of {repeats}); our matmuls: {report['ours_kernel']}")
     print(f"{'batch':>5}  {'ours tok/s':>10}  {'transformers':>12}  {'ratio':>6}  {'our warm-up s':>13}"
           f"  {'step ms ours/peer':>17}  {'prefill ms ours/peer':>20}")
     for bs in args.batch_sizes:

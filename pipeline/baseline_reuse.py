@@ -17,16 +17,24 @@ from pathlib import Path
 from pipeline import runs
 from pipeline.errors import PipelineError
 
+# What a manifest records as its decoder; the packed matmul kernel (pipeline.kernels) rounds
+# differently from MindSpore's MatMul, so a decode with it is another decoder for reuse.
+# Manifests written before the kernel existed record DECODER and decoded with MindSpore's.
 DECODER = "pipeline.decode greedy, key/value cache"
+
+
+def decoder_name(kernel: str) -> str:
+    """The decoder string for a decode whose matmuls ran on `kernel` ('packed' or 'mindspore')."""
+    return DECODER if kernel == "mindspore" else f"{DECODER}, {kernel} matmul kernel"
 # Versions that could change a decoded token; python/platform/jieba/pipeline cannot.
 KEY_VERSIONS = ("mindspore", "mindformers", "numpy", "gguf", "tokenizers")
 
 
 def reuse_key(settings: dict, batch_size: int, model_config: dict | None,
-              versions: dict | None = None) -> dict:
+              versions: dict | None = None, decoder: str = DECODER) -> dict:
     """What must agree for two base-model decodes to give the same rows."""
     versions = runs.versions() if versions is None else versions
-    return {"settings": settings, "batch_size": batch_size, "decoder": DECODER,
+    return {"settings": settings, "batch_size": batch_size, "decoder": decoder,
             "model": model_config, "versions": {k: versions.get(k) for k in KEY_VERSIONS}}
 
 
@@ -39,7 +47,7 @@ def recorded_key(manifest: dict, task: str) -> dict | None:
             or settings.get("adapter") is not None or "batch_size" not in entry:
         return None
     return reuse_key(settings, entry["batch_size"], (manifest.get("config") or {}).get("model"),
-                     manifest.get("versions") or {})
+                     manifest.get("versions") or {}, entry.get("decoder", DECODER))
 
 
 def find_source(run: Path, task: str, tests: list[dict], key: dict) -> Path | None:

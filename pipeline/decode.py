@@ -38,6 +38,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.kernels import BLOCK, pack
 from pipeline.model.params import ModelDims
 from pipeline.model.tokenizer import TokenIds
 
@@ -89,7 +90,9 @@ class FoldedWeights:
     the 1/sqrt(head_dim) attention scale are folded into the following matmul weights (same
     values up to float rounding), q/k/v are one matrix, w1/w3 one, and RoPE's rotate_half is
     one exact matmul (``rotate`` holds 0/+-1). ``head`` is None for tied embeddings: the head
-    reads the embedding table itself (no second copy).
+    reads the embedding table itself (no second copy). ``packed``: the matmul weights (and the
+    head's table, the tied embedding included) are in pipeline.kernels' column blocks
+    ([out/BLOCK, in, BLOCK]) instead of [in, out].
     """
     embedding: np.ndarray
     head: np.ndarray | None
@@ -99,14 +102,15 @@ class FoldedWeights:
     wo: list[np.ndarray]
     w13: list[np.ndarray]
     w2: list[np.ndarray]
+    packed: bool = False
 
 
 def fold_weights(weights: Mapping[str, np.ndarray], dims: ModelDims,
-                 consume: bool = False) -> FoldedWeights:
+                 consume: bool = False, packed: bool = False) -> FoldedWeights:
     """MindFormers-named weights (LoRA merged) -> FoldedWeights; PipelineError for a missing
     tensor or a shape whose heads do not divide evenly. consume=True pops each tensor from
     `weights` as it is folded, so memory never holds both whole copies (0.54 GB each for
-    SmolLM2)."""
+    SmolLM2). packed: lay the matmul weights out for pipeline.kernels (see can_pack)."""
     nh, nkv, hd, H = dims.heads, dims.kv_heads, dims.head_dim, dims.hidden
     if H % nh or nh % nkv:
         raise PipelineError(f"hidden {H}, heads {nh}, kv_heads {nkv} do not divide evenly")
@@ -117,13 +121,16 @@ def fold_weights(weights: Mapping[str, np.ndarray], dims: ModelDims,
     scale = np.concatenate([np.full(nh * hd, 1.0 / math.sqrt(hd), np.float32),
                             np.ones(2 * nkv * hd, np.float32)])
 
-    def t(array):
-        return np.ascontiguousarray(array.T)
+    def t(array):   # [out, in] -> what the matmul reads
+        return pack(array.T) if packed else np.ascontiguousarray(array.T)
+    embedding = _weight(weights, "model.tok_embeddings.embedding_weight", consume)
+    head = None if dims.tie_embeddings else _weight(weights, "lm_head.weight", consume)
+    if packed:   # the head's table in blocks; a tied embedding is then looked up from it
+        embedding, head = (t(embedding), None) if head is None else (embedding, t(head))
     folded = FoldedWeights(
-        embedding=_weight(weights, "model.tok_embeddings.embedding_weight", consume),
-        head=None if dims.tie_embeddings else _weight(weights, "lm_head.weight", consume),
+        embedding=embedding, head=head,
         norm_out=_weight(weights, "model.norm_out.weight", consume), rotate=rotate,
-        wqkv=[], wo=[], w13=[], w2=[])
+        wqkv=[], wo=[], w13=[], w2=[], packed=packed)
     for i in range(dims.layers):
         p = f"model.layers.{i}."
         qkv = np.concatenate([_weight(weights, p + f"attention.{n}.weight", consume)
@@ -136,6 +143,19 @@ def fold_weights(weights: Mapping[str, np.ndarray], dims: ModelDims,
         folded.w13.append(t(gate_up * _weight(weights, p + "ffn_norm.weight", consume)[None, :]))
         folded.w2.append(t(_weight(weights, p + "feed_forward.w2.weight", consume)))
     return folded
+
+
+def can_pack(dims: ModelDims) -> bool:
+    """Every matmul's output width divides into pipeline.kernels' blocks (SmolLM2's and
+    Llama3-8B's do)."""
+    widths = ((dims.heads + 2 * dims.kv_heads) * dims.head_dim, dims.hidden, dims.ffn,
+              dims.vocab)
+    return all(w % BLOCK == 0 for w in widths)
+
+
+def kernel_for(dims: ModelDims) -> str:
+    """The matmul a GreedyDecoder for `dims` runs by default: 'packed' or 'mindspore'."""
+    return "mindspore" if GreedyDecoder._kernel_library(dims, None) is None else "packed"
 
 
 def _round_up(n: int, step: int) -> int:
@@ -157,22 +177,43 @@ class GreedyDecoder:
     def __init__(self, weights: Mapping[str, np.ndarray], dims: ModelDims,
                  token_ids: TokenIds = TokenIds(), batch_size: int = 8, max_len: int = 256,
                  bucket: int = DEFAULT_BUCKET, layers_per_graph: int = LAYERS_PER_GRAPH,
-                 consume_weights: bool = False):
+                 consume_weights: bool = False, kernel: bool | None = None):
         from pipeline.decode_cell import DecoderParams, group_sizes
         if batch_size < 1:
             raise PipelineError(f"batch size must be at least 1, got {batch_size}")
+        self._library = self._kernel_library(dims, kernel)
         self.cfg = dims
         self.ids = token_ids
         self.batch_size = batch_size
         self.bucket = max(1, bucket)
         self.max_len = _round_up(max(1, max_len), 64)
-        self._params = DecoderParams(fold_weights(weights, dims, consume_weights), dims,
-                                     batch_size, self.max_len)
+        self._params = DecoderParams(fold_weights(weights, dims, consume_weights,
+                                                  packed=self._library is not None),
+                                     dims, batch_size, self.max_len)
         self._cos, self._sin = rope_tables(dims, self.max_len)
         self._sizes = group_sizes(dims.layers, layers_per_graph)
         self._span = None   # the attention span the current cells were compiled for
         self._compiled: set[tuple[int, int, int]] = set()   # (tokens per call, span, cache length)
         self.compile_seconds = 0.0   # spent compiling graphs (first call of each shape)
+
+    @staticmethod
+    def _kernel_library(dims: ModelDims, kernel: bool | None):
+        """pipeline.kernels' library, or None for MindSpore's MatMul. kernel: None uses the
+        packed kernel where it can be built, True insists on it, False never uses it."""
+        from pipeline import kernels
+        if kernel is False:
+            return None
+        library = kernels.packed_matmul_library() if can_pack(dims) else None
+        if library is None and kernel:
+            raise PipelineError("the packed matmul kernel cannot be used: "
+                                + (kernels.last_error or "a matmul width does not divide into "
+                                   f"blocks of {BLOCK}"))
+        return library
+
+    @property
+    def kernel(self) -> str:
+        """Which matmul the decoder runs: 'packed' (pipeline.kernels) or 'mindspore'."""
+        return "packed" if self._library is not None else "mindspore"
 
     def _cells_for(self, span: int) -> None:
         """Fresh cells when the span changes. MindSpore keeps a compiled graph's buffers
@@ -180,10 +221,15 @@ class GreedyDecoder:
         in length order, so spans only grow and each compiles once."""
         if span == self._span:
             return
-        from pipeline.decode_cell import Embed, Head, LayerGroup
-        self._embed = self._head = self._groups = None   # free the old graphs first
-        self._groups = {size: LayerGroup(self.cfg, self.batch_size, size) for size in set(self._sizes)}
-        self._embed, self._head = Embed(), Head(self.batch_size, self.cfg.eps)
+        from pipeline.decode_cell import Head, LayerGroup
+        from pipeline.kernels import PackedOps
+        self._head = self._groups = None   # free the old graphs first
+
+        def packed():
+            return None if self._library is None else PackedOps(self._library)
+        self._groups = {size: LayerGroup(self.cfg, self.batch_size, size, packed())
+                        for size in set(self._sizes)}
+        self._head = Head(self.batch_size, self.cfg.eps, packed())
         self._compiled = set()
         self._span = span
 
@@ -192,7 +238,7 @@ class GreedyDecoder:
         recompiling: the compiled graphs take them as arguments. eval-checkpoints decodes
         every saved adapter this way, one compile for the whole curve. consume: as in
         fold_weights."""
-        folded = fold_weights(weights, self.cfg, consume)
+        folded = fold_weights(weights, self.cfg, consume, packed=self._library is not None)
         for tensor, array in self._params.weight_pairs(folded):   # every shape first
             if tuple(tensor.shape) != array.shape:
                 raise PipelineError(f"weights of shape {array.shape} where the decoder was "
@@ -219,10 +265,9 @@ class GreedyDecoder:
             if key in self._compiled:
                 continue
             inputs = self._inputs(tokens[:, :seq], positions[:, :seq], start, visible)
-            self._embed.compile(inputs[0], self._params.embedding)
-            hidden = self._embed(inputs[0], self._params.embedding)
+            hidden = self._params.embed(tokens[:, :seq])
             for size, group in self._groups.items():   # each distinct group size once
-                group.compile(hidden, *inputs[1:], self._params.rotate,
+                group.compile(hidden, *inputs, self._params.rotate,
                               *self._params.layer_args(0, size))
             self._head.compile(hidden, self._params.norm_out, self._params.table)
             self._compiled.add(key)
@@ -230,7 +275,8 @@ class GreedyDecoder:
 
     def _inputs(self, tokens: np.ndarray, positions: np.ndarray, start: int,
                 visible: np.ndarray):
-        """Tensors for one call: tokens [B,S] at cache slots start..start+S-1.
+        """Tensors (cos, sin, cache index, mask) for one call: tokens [B,S] at cache slots
+        start..start+S-1.
 
         positions [B,S] are RoPE positions; visible [B,span] bool says which of the first
         span cache slots hold real (non-pad) tokens once this call has written its own.
@@ -249,15 +295,15 @@ class GreedyDecoder:
         causal = np.arange(L)[None, :] <= slots[:, None]                  # [S,L]
         allowed = causal[None] & visible[:, None, :]                      # [B,S,L]
         mask = np.where(allowed, 0.0, MASK_VALUE).astype(np.float32)[:, None, None]
-        return (Tensor(tokens.astype(np.int32)), Tensor(cos, ms.float32), Tensor(sin, ms.float32),
+        return (Tensor(cos, ms.float32), Tensor(sin, ms.float32),
                 Tensor(index), Tensor(mask))
 
     def logits_step(self, tokens, positions, start, visible) -> np.ndarray:
         """Run the model once; returns float32 logits [B, vocab] of the last position."""
         self._cells_for(visible.shape[1])
-        tok, cos, sin, index, mask = self._inputs(tokens, positions, start, visible)
+        cos, sin, index, mask = self._inputs(tokens, positions, start, visible)
         p = self._params
-        hidden = self._embed(tok, p.embedding)
+        hidden = p.embed(tokens)
         first = 0
         for size in self._sizes:
             hidden = self._groups[size](hidden, cos, sin, index, mask, p.rotate,

@@ -1,5 +1,6 @@
-"""The graph-mode cells pipeline.decode runs: the token embedding, a group of Llama layers and
-the output head, with the weights and the key/value cache passed in as plain Tensors.
+"""The graph-mode cells pipeline.decode runs: a group of Llama layers and the output head, with
+the weights and the key/value cache passed in as plain Tensors (the token embedding is a row
+lookup, done in NumPy).
 
 Why weights come in as arguments instead of living in one cell: one compiled group graph
 then serves every group of layers (layer 0-4, 5-9, ...), so a shape compiles a few layers'
@@ -7,7 +8,11 @@ graph instead of all thirty (seconds instead of ~18 s per graph for SmolLM2), an
 CPU runtime, which keeps every compiled graph's intermediate buffers alive, keeps a few
 layers' worth instead of the whole model's (a 100-row SQuAD run at batch 8 peaked at 9.5 GB
 with one 30-layer graph per shape). The cost is a few more graph launches per token
-(~0.6 ms each). Plain Tensors, not Parameters: MindSpore keys a compiled graph on the
+(~0.6 ms each).
+
+The weight matmuls are ``pipeline.kernels``' packed kernel where it could be built (weights
+stored in column blocks, read at up to twice MindSpore's MatMul speed for a few rows), else
+MindSpore's MatMul on [in, out] weights; the cells take the op they are given. Plain Tensors, not Parameters: MindSpore keys a compiled graph on the
 identity of Parameter arguments (each group of layers recompiled, ~1.5 s each, measured) but
 on the shape of Tensor arguments; the cache scatter updates a Tensor argument in place.
 
@@ -30,13 +35,6 @@ def zeros_tensor(shape) -> Tensor:
     return ops.zeros(shape, ms.float32)
 
 
-class Embed(nn.Cell):
-    """construct(tokens [B,S] int32, table [vocab,H]) -> hidden [B*S, H]."""
-
-    def construct(self, tokens, table):
-        return ops.reshape(ops.gather(table, tokens, 0), (-1, table.shape[1]))
-
-
 def normed(x, eps):
     # RMSNorm without its weight (folded into the next matmul)
     return x * ops.rsqrt(ops.mean(ops.square(x), -1, keep_dims=True) + eps)
@@ -48,11 +46,17 @@ class LayerGroup(nn.Cell):
     h [B*S, H]; cos, sin [B*S,1,hd]; cache_index [B,S,nkv,3] int32 holding (b, kv head,
     slot); mask [B,1,1,S,span] additive, span <= the cache length: the slots attended over;
     rotate [hd,hd] (RoPE's rotate_half as a matmul). per_layer: for each layer of the group
-    wqkv, wo, w13, w2 (folded, [in,out]) and its key and value caches [B,nkv,max_len,hd].
+    wqkv, wo, w13, w2 (folded: [in,out], or packed for `matmul`) and its key and value
+    caches [B,nkv,max_len,hd]. packed: a pipeline.kernels.PackedOps for packed weights (its
+    fused norm/matmul/residual/gate ops), None for MindSpore's MatMul on [in,out] weights.
     """
 
-    def __init__(self, dims: ModelDims, batch: int, size: int):
+    def __init__(self, dims: ModelDims, batch: int, size: int, packed=None):
         super().__init__()
+        self.packed = packed is not None   # a constant: graph mode compiles one branch
+        self.k = packed
+        self.mm = ops.MatMul()
+        self.eps_t = Tensor([dims.eps], ms.float32)
         # plain ints and floats: graph mode folds them into the graph as constants
         self.nh, self.nkv, self.hd, self.hidden = dims.heads, dims.kv_heads, dims.head_dim, dims.hidden
         self.ffn, self.eps, self.batch, self.size = dims.ffn, dims.eps, batch, size
@@ -73,7 +77,10 @@ class LayerGroup(nn.Cell):
         bsz = self.batch
         seq = h.shape[0] // bsz
         span = mask.shape[-1]
-        qkv = ops.matmul(normed(h, self.eps), wqkv)
+        if self.packed:
+            qkv = self.k.norm_mm(h, self.eps_t, wqkv)
+        else:
+            qkv = self.mm(normed(h, self.eps), wqkv)
         qk, v = ops.split(qkv, [(nh + nkv) * hd, nkv * hd], 1)
         rot = ops.matmul(ops.reshape(qk, (-1, hd)), rotate)
         qk = (ops.reshape(qk, (bsz * seq, nh + nkv, hd)) * cos
@@ -97,19 +104,24 @@ class LayerGroup(nn.Cell):
         ctx = self.bmm(probs, v_all)                                # [B,nkv,rep*S,hd]
         if seq > 1:
             ctx = ops.transpose(ops.reshape(ctx, (bsz, nh, seq, hd)), (0, 2, 1, 3))
-        h = h + ops.matmul(ops.reshape(ctx, (bsz * seq, H)), wo)
-        gate, up = ops.split(ops.matmul(normed(h, self.eps), w13), [ffn, ffn], 1)
-        return h + ops.matmul(ops.silu(gate) * up, w2)
+        ctx = ops.reshape(ctx, (bsz * seq, H))
+        if self.packed:
+            h = self.k.mm_add(ctx, wo, h)
+            return self.k.mm_add(self.k.norm_gate(h, self.eps_t, w13), w2, h)
+        h = h + self.mm(ctx, wo)
+        gate, up = ops.split(self.mm(normed(h, self.eps), w13), [ffn, ffn], 1)
+        return h + self.mm(ops.silu(gate) * up, w2)
 
 
 class Head(nn.Cell):
-    """construct(h [B*S,H], norm_out [H], table [vocab,H]) -> logits [B, vocab] of each row's
-    last position (the final RMSNorm applied)."""
+    """construct(h [B*S,H], norm_out [H], table) -> logits [B, vocab] of each row's last
+    position (the final RMSNorm applied). table: [vocab,H], or packed for `packed` (a
+    pipeline.kernels.PackedOps)."""
 
-    def __init__(self, batch: int, eps: float):
+    def __init__(self, batch: int, eps: float, packed=None):
         super().__init__()
         self.batch, self.eps = batch, eps
-        self.head_mm = ops.MatMul(transpose_b=True)
+        self.head_mm = ops.MatMul(transpose_b=True) if packed is None else packed.mm
 
     def construct(self, h, norm_out, table):
         seq = h.shape[0] // self.batch
@@ -123,12 +135,14 @@ class DecoderParams:
 
     def __init__(self, folded, dims: ModelDims, batch: int, max_len: int):
         self.dims, self.batch = dims, batch
+        self.packed = folded.packed
         self.rotate = as_tensor(folded.rotate)
         self.caches: list[tuple[Tensor, Tensor]] = []
         self.set_weights(folded)
         self.grow_cache(max_len)
 
     def set_weights(self, folded) -> None:
+        self.embedding_array = folded.embedding   # the lookup reads it; the tied head the Tensor
         self.embedding = as_tensor(folded.embedding)
         self.head = None if folded.head is None else as_tensor(folded.head)
         self.norm_out = as_tensor(folded.norm_out)
@@ -160,6 +174,15 @@ class DecoderParams:
             out.extend(self.layers[i])
             out.extend(self.caches[i])
         return out
+
+    def embed(self, tokens) -> Tensor:
+        """hidden [B*S, H] of tokens [B,S]: rows of the embedding table (stored packed when it
+        is also the packed head)."""
+        from pipeline.kernels import packed_rows
+        ids = tokens.reshape(-1)
+        rows = (packed_rows(self.embedding_array, ids) if self.packed and self.head is None
+                else self.embedding_array[ids])
+        return Tensor(rows, ms.float32)
 
     @property
     def table(self):

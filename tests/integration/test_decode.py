@@ -4,7 +4,9 @@ A tiny random MindFormers LlamaForCausalLM (GQA: 4 heads over 2 kv heads, random
 weights so RMSNorm's scale matters) is the reference: a greedy loop that re-runs the whole
 prefix through MindFormers for every token. Our decoder, built from the same weights, must
 pick the same tokens, and batching (left padding, mixed lengths, filler rows) must not change
-any row's tokens.
+any row's tokens. Both matmul paths are checked: pipeline.kernels' packed kernel (the
+default where g++ builds it; every width of the tiny model divides into its blocks) and
+MindSpore's own MatMul.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def _tiny_mindformers(tie: bool, seed: int):
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     config = LlamaConfig(
         batch_size=1, seq_length=SEQ, hidden_size=32, num_layers=2, num_heads=4, n_kv_heads=2,
-        vocab_size=VOCAB, intermediate_size=48, rms_norm_eps=1e-5, theta=10000.0,
+        vocab_size=VOCAB, intermediate_size=64, rms_norm_eps=1e-5, theta=10000.0,
         compute_dtype="float32", layernorm_compute_type="float32", softmax_compute_type="float32",
         rotary_dtype="float32", param_init_type="float32", embedding_init_type="float32",
         use_past=False, use_flash_attention=False, fused_rms_norm=False, use_rope_slice=True,
@@ -69,14 +71,17 @@ def _prompts(seed: int, lengths) -> list[list[int]]:
     return [[int(t) for t in rng.integers(3, VOCAB, size=n)] for n in lengths]
 
 
+@pytest.mark.parametrize("kernel", [True, False], ids=["packed", "mindspore"])
 @pytest.mark.parametrize("tie", [True, False])
-def test_greedy_tokens_equal_mindformers_full_recompute(tie, tied):
+def test_greedy_tokens_equal_mindformers_full_recompute(tie, kernel, tied):
     model, config, weights = tied if tie else (*_tiny_mindformers(tie=False, seed=1), None)
     if weights is None:
         weights = weights_from_model(model)
         assert "lm_head.weight" in weights   # the untied head is really exercised
     prompts = _prompts(3, [5, 11, 2])
-    decoder = GreedyDecoder(weights, *dims_from_llama_config(config), batch_size=1, bucket=8)
+    decoder = GreedyDecoder(weights, *dims_from_llama_config(config), batch_size=1, bucket=8,
+                            kernel=kernel)
+    assert decoder.kernel == ("packed" if kernel else "mindspore")
     for prompt in prompts:
         expected, ref_logits = _reference_greedy(model, prompt, 8)
         got = decoder.generate([prompt], max_new_tokens=8, stop_ids=[])[0]
@@ -93,14 +98,16 @@ def test_greedy_tokens_equal_mindformers_full_recompute(tie, tied):
     np.testing.assert_allclose(logits, ref_logits[0], rtol=1e-4, atol=1e-4)
 
 
-def test_batched_left_padded_equals_batch_size_one(tied):
+@pytest.mark.parametrize("kernel", [True, False], ids=["packed", "mindspore"])
+def test_batched_left_padded_equals_batch_size_one(kernel, tied):
     model, config, weights = tied
     dims, token_ids = dims_from_llama_config(config)
     prompts = _prompts(7, [3, 17, 9, 1, 12])
-    single = GreedyDecoder(weights, dims, token_ids, batch_size=1, bucket=8)
+    single = GreedyDecoder(weights, dims, token_ids, batch_size=1, bucket=8, kernel=kernel)
     alone = [single.generate([p], max_new_tokens=10, stop_ids=[])[0].tokens for p in prompts]
     # batch of 8 holding 5 prompts: 3 filler rows, lengths 1..17 padded to one bucket of 24
-    batched = GreedyDecoder(weights, dims, token_ids, batch_size=8, bucket=8)
+    # (rows 1-8 of a chunk of 8 x 8 tokens: the kernel's full row groups of 8 and a rest)
+    batched = GreedyDecoder(weights, dims, token_ids, batch_size=8, bucket=8, kernel=kernel)
     together = [g.tokens for g in batched.generate(prompts, max_new_tokens=10, stop_ids=[])]
     assert together == alone
     assert len({tuple(t) for t in alone}) == len(prompts)  # rows really differ

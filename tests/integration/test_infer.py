@@ -251,3 +251,28 @@ def test_reuse_copies_a_matching_baseline_and_only_a_matching_one(tmp_path, math
     partial = infer(tmp_path / "results" / "late", "math", math_tests, base_only=True,
                     preset_path=TINY, batch_size=2, max_new_tokens=5, quiet=True, reuse=True)
     assert partial.decoded == 5 and "reused_from" not in partial.extra
+
+
+def test_reuse_needs_the_same_matmul_kernel(tmp_path, math_tests, monkeypatch):
+    """A baseline decoded with MindSpore's MatMul (as every run before the packed kernel) is
+    another decoder: a decode on the packed kernel does not copy it, and each manifest
+    records the decoder that really ran."""
+    from pipeline import kernels
+    from pipeline.baseline_reuse import DECODER, decoder_name
+    if kernels.packed_matmul_library() is None:
+        pytest.skip(f"packed kernel unavailable: {kernels.last_error}")
+    monkeypatch.setenv(kernels.ENV, "mindspore")
+    source = tmp_path / "results" / "old-base"
+    infer(source, "math", math_tests, base_only=True, preset_path=TINY, batch_size=2,
+          max_new_tokens=5, quiet=True)
+    assert runs.read_manifest(source)["inference"]["math"]["decoder"] == DECODER
+    monkeypatch.delenv(kernels.ENV)
+    fresh = infer(tmp_path / "results" / "new-base", "math", math_tests, base_only=True,
+                  preset_path=TINY, batch_size=2, max_new_tokens=5, quiet=True, reuse=True)
+    assert fresh.decoded == 5 and "reused_from" not in fresh.extra
+    entry = runs.read_manifest(tmp_path / "results" / "new-base")["inference"]["math"]
+    assert entry["decoder"] == decoder_name("packed") != DECODER
+    # and the packed decode is reused by the next packed one
+    again = infer(tmp_path / "results" / "again", "math", math_tests, base_only=True,
+                  preset_path=TINY, batch_size=2, max_new_tokens=5, quiet=True, reuse=True)
+    assert again.extra["reused_from"] == "new-base"
