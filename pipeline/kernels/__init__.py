@@ -58,20 +58,30 @@ def packed_matmul_library() -> Path | None:
     key = hashlib.sha256(source + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()[:16]
     if key in _built:
         return _built[key]
+    try:
+        _built[key] = _compile(compiler, key)
+    except (OSError, subprocess.SubprocessError) as exc:   # a read-only cache, a killed g++
+        last_error = f"could not build {SOURCE.name}: {exc}"
+        _built[key] = None
+    return _built[key]
+
+
+def _compile(compiler: str, key: str) -> Path | None:
+    global last_error
     from pipeline.model.tokenizer import cache_dir
     target = cache_dir() / "kernels" / f"packed_matmul-{key}.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(fd)
-        proc = subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            os.unlink(tmp)
-            last_error = f"g++ failed on {SOURCE}: {proc.stderr.strip()[-500:]}"
-            _built[key] = None
-            return None
-        os.replace(tmp, target)   # atomic: a concurrent process sees the old or the whole file
-    _built[key] = target
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    proc = subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True,
+                          text=True, timeout=300)
+    if proc.returncode != 0:
+        os.unlink(tmp)
+        last_error = f"g++ failed on {SOURCE}: {proc.stderr.strip()[-500:]}"
+        return None
+    os.replace(tmp, target)   # atomic: a concurrent process sees no file or the whole file
     return target
 
 

@@ -73,3 +73,23 @@ def test_the_kernel_can_be_switched_off_and_is_then_not_the_recorded_decoder(mon
     monkeypatch.setenv(kernels.ENV, "mindspore")
     assert kernels.packed_matmul_library() is None and "MindSpore" in kernels.last_error
     assert kernel_for(MODEL_DIMS["smollm2-135m"]) == "mindspore"
+
+
+def test_an_unbuildable_kernel_falls_back_with_a_reason(tmp_path, monkeypatch):
+    """No writable cache or a compiler that fails: no library, a sentence saying why, and a
+    decoder on MindSpore's MatMul rather than a crash."""
+    from pipeline.decode import kernel_for
+    from pipeline.model.params import MODEL_DIMS
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("PIPELINE_CACHE", str(blocked))
+    monkeypatch.setattr(kernels, "_built", {})
+    assert kernels.packed_matmul_library() is None
+    assert "could not build packed_matmul.cc" in kernels.last_error
+    assert kernel_for(MODEL_DIMS["smollm2-135m"]) == "mindspore"
+    monkeypatch.setenv("PIPELINE_CACHE", str(tmp_path / "ok"))
+    monkeypatch.setattr(kernels, "SOURCE", tmp_path / "broken.cc")
+    (tmp_path / "broken.cc").write_text("this is not C++")
+    monkeypatch.setattr(kernels, "_built", {})
+    assert kernels.packed_matmul_library() is None
+    assert kernels.last_error.startswith("g++ failed on")
