@@ -9,10 +9,13 @@ weights with plain MindSpore ops: RMSNorm, rotate-half RoPE, grouped-query atten
 additive -10000 mask, SiLU-gated MLP, tied or separate output head (RMSNorm weights and the
 attention scale folded into the next matmul: same values up to float rounding, fewer kernels).
 Greedy tokens match MindFormers' full-recompute forward and transformers' generate() on the
-same GGUF (tests/integration/test_decode.py, bench/bench_decode.py). Three small graph-mode
-cells (pipeline.decode_cell) serve prefill and decode: the embedding, a group of
-LAYERS_PER_GRAPH layers run once per group with that group's weights as arguments, and the
-head; their shapes are static. The prompt is prefilled in fixed chunks of ``bucket`` tokens,
+same GGUF (tests/integration/test_decode.py, bench/bench_decode.py). Two small graph-mode
+cells (pipeline.decode_cell) serve prefill and decode: a group of LAYERS_PER_GRAPH layers run
+once per group with that group's weights as arguments, and the head; their shapes are
+static. The token embedding is a NumPy row lookup. The weight matmuls run on
+pipeline.kernels' packed kernel where it can be built (weights stored in its column blocks,
+read up to twice as fast as MindSpore's CPU MatMul reads them), else on MindSpore's MatMul:
+``GreedyDecoder.kernel`` says which. The prompt is prefilled in fixed chunks of ``bucket`` tokens,
 and the attention span is rounded to SPAN_STEP slots, so a span needs two shapes (a chunk and
 a one-token step). Why: MindSpore on CPU keeps every compiled graph's buffers alive while its
 cell lives. One prefill graph per prompt length took a 100-item SQuAD run past 23 GB; one
