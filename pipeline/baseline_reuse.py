@@ -26,6 +26,8 @@ DECODER = "pipeline.decode greedy, key/value cache"
 def decoder_name(kernel: str) -> str:
     """The decoder string for a decode whose matmuls ran on `kernel` ('packed' or 'mindspore')."""
     return DECODER if kernel == "mindspore" else f"{DECODER}, {kernel} matmul kernel"
+
+
 # Versions that could change a decoded token; python/platform/jieba/pipeline cannot.
 KEY_VERSIONS = ("mindspore", "mindformers", "numpy", "gguf", "tokenizers")
 

@@ -15,8 +15,8 @@ once per group with that group's weights as arguments, and the head; their shape
 static. The token embedding is a NumPy row lookup. The weight matmuls run on
 pipeline.kernels' packed kernel where it can be built (weights stored in its column blocks,
 read up to twice as fast as MindSpore's CPU MatMul reads them), else on MindSpore's MatMul:
-``GreedyDecoder.kernel`` says which. The prompt is prefilled in fixed chunks of ``bucket`` tokens,
-and the attention span is rounded to SPAN_STEP slots, so a span needs two shapes (a chunk and
+``GreedyDecoder.kernel`` says which. The prompt is prefilled in fixed chunks of ``bucket``
+tokens, and the attention span is rounded to SPAN_STEP slots, so a span needs two shapes (a chunk and
 a one-token step). Why: MindSpore on CPU keeps every compiled graph's buffers alive while its
 cell lives. One prefill graph per prompt length took a 100-item SQuAD run past 23 GB; one
 30-layer graph per span still peaked at 9.5 GB and compiled for ~36 s. Five-layer groups,
@@ -106,6 +106,11 @@ class FoldedWeights:
     w13: list[np.ndarray]
     w2: list[np.ndarray]
     packed: bool = False
+
+    @property
+    def embedding_packed(self) -> bool:
+        """The embedding is stored in blocks: it is the packed head's table (tied)."""
+        return self.packed and self.head is None
 
 
 def fold_weights(weights: Mapping[str, np.ndarray], dims: ModelDims,

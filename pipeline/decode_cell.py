@@ -8,13 +8,13 @@ graph instead of all thirty (seconds instead of ~18 s per graph for SmolLM2), an
 CPU runtime, which keeps every compiled graph's intermediate buffers alive, keeps a few
 layers' worth instead of the whole model's (a 100-row SQuAD run at batch 8 peaked at 9.5 GB
 with one 30-layer graph per shape). The cost is a few more graph launches per token
-(~0.6 ms each).
+(~0.6 ms each). Plain Tensors, not Parameters: MindSpore keys a compiled graph on the
+identity of Parameter arguments (each group of layers recompiled, ~1.5 s each, measured) but
+on the shape of Tensor arguments; the cache scatter updates a Tensor argument in place.
 
 The weight matmuls are ``pipeline.kernels``' packed kernel where it could be built (weights
 stored in column blocks, read at up to twice MindSpore's MatMul speed for a few rows), else
-MindSpore's MatMul on [in, out] weights; the cells take the op they are given. Plain Tensors, not Parameters: MindSpore keys a compiled graph on the
-identity of Parameter arguments (each group of layers recompiled, ~1.5 s each, measured) but
-on the shape of Tensor arguments; the cache scatter updates a Tensor argument in place.
+MindSpore's MatMul on [in, out] weights; the cells take the ops they are given.
 
 Imports MindSpore; pipeline.decode imports it only when it builds a decoder.
 """
@@ -46,7 +46,7 @@ class LayerGroup(nn.Cell):
     h [B*S, H]; cos, sin [B*S,1,hd]; cache_index [B,S,nkv,3] int32 holding (b, kv head,
     slot); mask [B,1,1,S,span] additive, span <= the cache length: the slots attended over;
     rotate [hd,hd] (RoPE's rotate_half as a matmul). per_layer: for each layer of the group
-    wqkv, wo, w13, w2 (folded: [in,out], or packed for `matmul`) and its key and value
+    wqkv, wo, w13, w2 (folded: [in,out], or packed for `packed`) and its key and value
     caches [B,nkv,max_len,hd]. packed: a pipeline.kernels.PackedOps for packed weights (its
     fused norm/matmul/residual/gate ops), None for MindSpore's MatMul on [in,out] weights.
     """
@@ -135,7 +135,6 @@ class DecoderParams:
 
     def __init__(self, folded, dims: ModelDims, batch: int, max_len: int):
         self.dims, self.batch = dims, batch
-        self.packed = folded.packed
         self.rotate = as_tensor(folded.rotate)
         self.caches: list[tuple[Tensor, Tensor]] = []
         self.set_weights(folded)
@@ -143,6 +142,7 @@ class DecoderParams:
 
     def set_weights(self, folded) -> None:
         self.embedding_array = folded.embedding   # the lookup reads it; the tied head the Tensor
+        self.embedding_packed = folded.embedding_packed
         self.embedding = as_tensor(folded.embedding)
         self.head = None if folded.head is None else as_tensor(folded.head)
         self.norm_out = as_tensor(folded.norm_out)
@@ -180,7 +180,7 @@ class DecoderParams:
         is also the packed head)."""
         from pipeline.kernels import packed_rows
         ids = tokens.reshape(-1)
-        rows = (packed_rows(self.embedding_array, ids) if self.packed and self.head is None
+        rows = (packed_rows(self.embedding_array, ids) if self.embedding_packed
                 else self.embedding_array[ids])
         return Tensor(rows, ms.float32)
 

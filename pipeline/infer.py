@@ -249,7 +249,7 @@ def _check_resume(run: Path, task: str, tests: list[dict], settings: InferSettin
 
 def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings, tests_src,
                      tests: list[dict], adapter: Path | None, command: str | None,
-                     batch_size: int, reused_from: str | None = None) -> None:
+                     batch_size: int, decoder: str, reused_from: str | None = None) -> None:
     from pipeline.model.params import MODEL_NAMES, exact_total_for, lora_trainable_for, total_params
     total = exact_total_for(preset.dims) if preset.model_kind == "tiny" else total_params(preset.model_kind)
     if settings.task == "squad":
@@ -283,7 +283,7 @@ def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings,
     fields["data"] = data
     inference = dict(manifest.get("inference") or {})
     inference[settings.task] = {"settings": settings.as_dict(), "batch_size": batch_size,
-                                "decoder": decoder_name(kernel_for(preset.dims)),
+                                "decoder": decoder,
                                 "command": command or " ".join(sys.argv)}
     if reused_from:
         inference[settings.task]["reused_from"] = reused_from
@@ -365,11 +365,12 @@ def infer(run: Path, task: str, tests_path=None, **options) -> InferResult:
         adapter=None if adapter_path is None else adapter_record(adapter_path, run),
         model=preset.model_kind)
     _check_resume(run, task, tests, settings, manifest, opts.restart)
-    source = _reuse_source(run, task, tests, settings, preset, adapter_path, opts)
+    decoder = decoder_name(kernel_for(preset.dims))   # what decodes here, or what a reuse must match
+    source = _reuse_source(run, task, tests, settings, preset, adapter_path, opts, decoder)
     reused_from = baseline_reuse.origin(source, task) if source is not None else None
     runs.write_jsonl(runs.task_file(run, "tests", task), tests)
     _record_manifest(run, manifest, preset, settings, tests_path, tests, adapter_path, opts.command,
-                     opts.batch_size, reused_from)
+                     opts.batch_size, decoder, reused_from)
     if source is not None:
         baseline_reuse.copy_rows(source, run, task, len(tests))
 
@@ -389,13 +390,13 @@ def infer(run: Path, task: str, tests_path=None, **options) -> InferResult:
 
 
 def _reuse_source(run: Path, task: str, tests: list[dict], settings: InferSettings, preset,
-                  adapter_path: Path | None, opts: InferOptions) -> Path | None:
+                  adapter_path: Path | None, opts: InferOptions, decoder: str) -> Path | None:
     """The run whose rows `--reuse` copies: only for the base model, only into a run with
     no rows of its own yet, and only when one matches (else None: decode as usual)."""
     if not opts.reuse or adapter_path is not None or finished_rows(run, task, len(tests)):
         return None
     key = baseline_reuse.reuse_key(settings.as_dict(), opts.batch_size, preset.as_dict()["model"],
-                                   decoder=decoder_name(kernel_for(preset.dims)))
+                                   decoder=decoder)
     return baseline_reuse.find_source(run, task, tests, key)
 
 
