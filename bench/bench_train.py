@@ -5,9 +5,11 @@ dropout and target layers on both sides; --lora-* flags override them for both),
 (the preset's batch 8 x seq 96 from the prepared MindRecord, or random tokens if there is
 none), same micro-batching (the peer accumulates gradients over passes of --peer-micro rows,
 by default the preset's micro_batch, as our `microN` variants sum them in the graph), same
-machine, one script run. Each configuration runs in its own
-subprocess so its peak RSS is its own; tokens/s counts every position fed (batch x seq),
-identical for both sides; the first `--warmup` steps (graph compile) are not timed.
+machine, one script run. Each configuration runs in its own subprocess so its peak RSS is
+its own; after loading and compiling one at a time, they take turns one step each, so a
+slow spell of this shared host falls on all of them (--sequential: one after another);
+tokens/s counts every position fed (batch x seq), identical for both sides; the first
+`--warmup` steps (graph compile) are not timed.
 
     python bench/bench_train.py                       # ours (best settings) vs peer
     python bench/bench_train.py --variants head_trim,head_trim+micro2,head_trim+micro4 --steps 6
@@ -24,6 +26,9 @@ Variants of ours (combinable with '+'):
     profile     MindSpore's profiler over the timed steps; adds "time_by_op_type" (% of kernel
                 time per op type) and keeps the per-op detail in artifacts/bench_profile/<variant>/.
                 The profiler slows the steps: read its shares, not its tokens/s
+    mindpet_lora  mindpet's own LoRADense forward (scale on the output) instead of ours (on B)
+    interop1    MindSpore inter_op_parallel_num=1: one kernel at a time
+    threadsN    MindSpore runtime_num_threads=N: the CPU kernels' thread pool
     cache       MindSpore's compile cache (keyed as train.py keys it); the variant runs twice,
                 cold then warm, since a warm cache skips compilation and its memory peak
 Output: one JSON line per configuration and a summary with ratios against the peer.
@@ -69,6 +74,8 @@ def batches(batch: int, seq: int, steps: int, seed: int = 0):
         from pipeline.data.training_rows import fit_width
         ids, labels = read_mindrecord_arrays(DATA)
         ids, labels, _ = fit_width(ids, labels, seq)
+        if len(ids) < batch * steps:
+            raise SystemExit(f"{DATA}: {len(ids)} rows fit in --seq {seq}, {batch * steps} needed")
         pick = rng.permutation(len(ids))[:batch * steps]
         return [(ids[pick[i * batch:(i + 1) * batch]], labels[pick[i * batch:(i + 1) * batch]])
                 for i in range(steps)]
@@ -91,47 +98,85 @@ def peak_rss_gb() -> float:
 
 
 # ---------------------------------------------------------------- ours
-def run_mindspore(variant: str, data, warmup: int, preset) -> dict:
-    import mindspore as ms
-    from mindspore import nn
-    from pipeline.model.build import build_model, setup_context
-    from pipeline.train_step import HeadTrimLoss, head_budget, run_batch, step_cells
+class MindSporeTrainer:
+    """Our training step for one variant, built once; step(i) trains on data[i] and
+    returns (seconds, loss). finish() analyses the profile when the variant has one."""
 
-    opts = set(variant.split("+"))
-    setup_context({"bench": variant, "shape": [len(data[0][0]), data[0][0].shape[1]]}
-                  if "cache" in opts else None)
-    if "o1" in opts:
-        ms.set_context(memory_optimize_level="O1")
-    batch, width = data[0][0].shape
-    micro = next((int(o[5:]) for o in opts if o.startswith("micro")), batch)
-    if micro < batch and "head_trim" not in opts:
-        raise SystemExit("microN needs head_trim (its loss weights labels by the whole batch)")
-    net = build_model(preset, for_training=True, seq_length=width - 1, batch_size=micro,
-                      recompute="recompute" in opts)
-    k = max(head_budget(lab, micro) for _, lab in data)
-    if "head_trim" in opts:
-        net = HeadTrimLoss(net, k)
-    opt = nn.AdamWeightDecay([p for p in net.trainable_params()], learning_rate=1e-4,
-                             beta1=0.9, beta2=0.95)
-    grad_step, apply_step = step_cells(net, opt)  # the step train.py runs
-    times, losses, rss, profiler = [], [], [], None
-    for step, (ids, labels) in enumerate(data):
-        if step == warmup and "profile" in opts:
+    def __init__(self, variant: str, data, preset, profile_from: int):
+        import mindspore as ms
+        from mindspore import nn
+        from pipeline.model.build import build_model, setup_context
+        from pipeline.train_step import HeadTrimLoss, head_budget, step_cells
+
+        self.opts = opts = set(variant.split("+"))
+        self.variant, self.data, self.profile_from = variant, data, profile_from
+        setup_context({"bench": variant, "shape": [len(data[0][0]), data[0][0].shape[1]]}
+                      if "cache" in opts else None)
+        if "o1" in opts:
+            ms.set_context(memory_optimize_level="O1")
+        batch, width = data[0][0].shape
+        self.micro = next((int(o[5:]) for o in opts if o.startswith("micro")), batch)
+        if self.micro < batch and "head_trim" not in opts:
+            raise SystemExit("microN needs head_trim (its loss weights labels by the whole batch)")
+        if "interop1" in opts:
+            ms.set_context(inter_op_parallel_num=1)
+        threads = next((int(o[7:]) for o in opts if o.startswith("threads")), None)
+        if threads:
+            ms.set_context(runtime_num_threads=threads)
+        net = build_model(preset, for_training=True, seq_length=width - 1, batch_size=self.micro,
+                          recompute="recompute" in opts, lora_scale_on_b="mindpet_lora" not in opts)
+        self.k = max(head_budget(lab, self.micro) for _, lab in data)
+        if "head_trim" in opts:
+            net = HeadTrimLoss(net, self.k)
+        opt = nn.AdamWeightDecay([p for p in net.trainable_params()], learning_rate=1e-4,
+                                 beta1=0.9, beta2=0.95)
+        self.grad_step, self.apply_step = step_cells(net, opt)  # the step train.py runs
+        self.profiler = self.profile_dir = None
+
+    def step(self, i: int) -> tuple[float, float]:
+        from pipeline.train_step import run_batch
+        if i == self.profile_from and "profile" in self.opts:
             from mindspore import Profiler
-            profile_dir = REPO / "artifacts" / "bench_profile" / variant.replace("+", "_")
-            shutil.rmtree(profile_dir, ignore_errors=True)  # one profile per variant: the latest
-            profiler = Profiler(output_path=str(profile_dir))
+            self.profile_dir = REPO / "artifacts" / "bench_profile" / self.variant.replace("+", "_")
+            shutil.rmtree(self.profile_dir, ignore_errors=True)  # one profile per variant: the latest
+            self.profiler = Profiler(output_path=str(self.profile_dir))
+        ids, labels = self.data[i]
         t = time.perf_counter()
-        losses.append(run_batch(grad_step, apply_step, ids, labels, micro,
-                                k if "head_trim" in opts else None))
-        times.append(time.perf_counter() - t)
+        loss = run_batch(self.grad_step, self.apply_step, ids, labels, self.micro,
+                         self.k if "head_trim" in self.opts else None)
+        return time.perf_counter() - t, loss
+
+    def name(self) -> str:
+        return f"mindformers:{self.variant}"
+
+    def finish(self) -> dict:
+        if not self.profiler:
+            return {}
+        self.profiler.analyse()
+        return {"time_by_op_type": op_type_shares(next(self.profile_dir.rglob("cpu_op_type_info_*.csv"))),
+                "profile_dir": str(self.profile_dir.relative_to(REPO))}  # per-op detail for a closer look
+
+
+def run_mindspore(variant: str, data, warmup: int, preset) -> dict:
+    return run_trainer(MindSporeTrainer(variant, data, preset, profile_from=warmup), data, warmup)
+
+
+def run_trainer(trainer, data, warmup: int) -> dict:
+    """Every step of `data` in a row; the summary with the steady RSS after compiling."""
+    times, losses, rss = [], [], []
+    for i in range(len(data)):
+        seconds, loss = trainer.step(i)
+        times.append(seconds)
+        losses.append(loss)
         rss.append(current_rss_gb())
-    out = _summary(f"mindformers:{variant}", times, losses, batch, width - 1, warmup)
+    return trainer_summary(trainer, times, losses, rss, data, warmup)
+
+
+def trainer_summary(trainer, times, losses, rss, data, warmup) -> dict:
+    batch, width = data[0][0].shape
+    out = _summary(trainer.name(), times, losses, batch, width - 1, warmup)
     out["rss_after_steps_gb"] = round(max(rss[1:] or rss), 2)  # steady state, compile excluded
-    if profiler:
-        profiler.analyse()
-        out["time_by_op_type"] = op_type_shares(next(profile_dir.rglob("cpu_op_type_info_*.csv")))
-        out["profile_dir"] = str(profile_dir.relative_to(REPO))  # per-op detail for a closer look
+    out.update(trainer.finish())
     return out
 
 
@@ -152,24 +197,30 @@ def op_type_shares(csv_path: Path, top: int = 8) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- peer
-def run_torch(data, warmup: int, preset, micro: int) -> dict:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-    from pipeline.model.tokenizer import smollm2_gguf_path
+class TorchTrainer:
+    """PyTorch + PEFT on the same model, LoRA and batches; step(i) like MindSporeTrainer's."""
 
-    torch.manual_seed(0)
-    gguf = smollm2_gguf_path()
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
-                                                 torch_dtype=torch.float32)
-    lora = preset.lora
-    model = get_peft_model(model, LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                             target_modules=[HF_NAMES[t] for t in lora.targets]))
-    model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
-                            betas=(0.9, 0.95), weight_decay=0.0)
-    times, losses = [], []
-    for ids, labels in data:
+    def __init__(self, data, preset, micro: int):
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM
+        from pipeline.model.tokenizer import smollm2_gguf_path
+
+        torch.manual_seed(0)
+        gguf = smollm2_gguf_path()
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                     torch_dtype=torch.float32)
+        lora = preset.lora
+        model = get_peft_model(model, LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                 target_modules=[HF_NAMES[t] for t in lora.targets]))
+        model.train()
+        self.torch, self.model, self.data, self.micro = torch, model, data, micro
+        self.opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
+                                     betas=(0.9, 0.95), weight_decay=0.0)
+
+    def step(self, i: int) -> tuple[float, float]:
+        torch, micro = self.torch, self.micro
+        ids, labels = self.data[i]
         x = torch.from_numpy(ids[:, :-1].astype(np.int64))
         y = torch.from_numpy(labels[:, 1:].astype(np.int64))
         t = time.perf_counter()
@@ -181,21 +232,25 @@ def run_torch(data, warmup: int, preset, micro: int) -> dict:
             # No attention_mask: rows are right-padded, so causal attention already keeps pads
             # out of every labelled position (same loss as MindFormers' pad-key mask, see
             # "losses"), and it lets PyTorch take its fast causal SDPA path.
-            logits = model(input_ids=x[at:at + micro]).logits
+            logits = self.model(input_ids=x[at:at + micro]).logits
             loss = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), y[at:at + micro].reshape(-1),
                 ignore_index=-100, reduction="sum") / labelled
             loss.backward()
             loss_sum += float(loss)
-        opt.step()
-        opt.zero_grad()
-        times.append(time.perf_counter() - t)
-        losses.append(loss_sum)
-    name = "torch+peft" if micro >= ids.shape[0] else f"torch+peft:micro{micro}"
-    out = _summary(name, times, losses, ids.shape[0], ids.shape[1] - 1, warmup)
-    out["rss_after_steps_gb"] = round(current_rss_gb(), 2)
-    out["torch_threads"] = torch.get_num_threads()
-    return out
+        self.opt.step()
+        self.opt.zero_grad()
+        return time.perf_counter() - t, loss_sum
+
+    def name(self) -> str:
+        return "torch+peft" if self.micro >= self.data[0][0].shape[0] else f"torch+peft:micro{self.micro}"
+
+    def finish(self) -> dict:
+        return {"torch_threads": self.torch.get_num_threads()}
+
+
+def run_torch(data, warmup: int, preset, micro: int) -> dict:
+    return run_trainer(TorchTrainer(data, preset, micro), data, warmup)
 
 
 def _summary(name, times, losses, batch, seq, warmup) -> dict:
@@ -203,17 +258,40 @@ def _summary(name, times, losses, batch, seq, warmup) -> dict:
     step = float(np.median(timed))
     return {"name": name, "batch": batch, "seq": seq, "steps_timed": len(timed),
             "first_step_s": round(times[0], 1), "step_s": round(step, 3),
+            "step_times_s": [round(t, 3) for t in timed],
             "tokens_per_s": round(batch * seq / step, 1), "peak_rss_gb": round(peak_rss_gb(), 2),
             "losses": [round(l, 4) for l in losses]}
 
 
 # ---------------------------------------------------------------- driver
+def make_trainer(args, data, preset):
+    if args.worker == "torch":
+        return TorchTrainer(data, preset, args.peer_micro)
+    return MindSporeTrainer(args.worker.split(":", 1)[1], data, preset, profile_from=args.warmup)
+
+
 def worker(args) -> None:
+    """One configuration in this process. Alone: every step in a row, then RESULT. With
+    --serve: steps on command from the parent (run_interleaved), one line each way:
+    "STEP i" -> "DONE seconds loss", "END" -> "RESULT {...}"."""
     data = batches(args.batch, args.seq, args.steps + args.warmup)
     preset = bench_preset(args.lora_rank, args.lora_alpha, args.lora_dropout, args.lora_targets)
-    result = run_torch(data, args.warmup, preset, args.peer_micro) \
-        if args.worker == "torch" else \
-        run_mindspore(args.worker.split(":", 1)[1], data, args.warmup, preset)
+    trainer = make_trainer(args, data, preset)
+    if not args.serve:
+        result = run_trainer(trainer, data, args.warmup)
+    else:
+        times, losses, rss = [], [], []
+        print("READY", flush=True)
+        for line in sys.stdin:
+            if line.startswith("STEP "):
+                seconds, loss = trainer.step(int(line.split()[1]))
+                times.append(seconds)
+                losses.append(loss)
+                rss.append(current_rss_gb())
+                print(f"DONE {seconds} {loss}", flush=True)
+            elif line.startswith("END"):
+                break
+        result = trainer_summary(trainer, times, losses, rss, data, args.warmup)
     result["lora"] = {"rank": preset.lora.rank, "alpha": preset.lora.alpha,
                       "dropout": preset.lora.dropout, "targets": list(preset.lora.targets)}
     print("RESULT " + json.dumps(result), flush=True)
@@ -238,7 +316,11 @@ def main() -> None:
     ap.add_argument("--lora-alpha", type=float)
     ap.add_argument("--lora-dropout", type=float)
     ap.add_argument("--lora-targets", help="e.g. wq,wv (the contest baseline's)")
+    ap.add_argument("--sequential", action="store_true",
+                    help="run each configuration's steps alone, one after another (each holds "
+                         "memory only while it runs), instead of taking turns step by step")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="also write the results as JSON here")
     args = ap.parse_args()
     if args.worker:
@@ -283,34 +365,110 @@ def ratio_spread(results: list[dict]) -> dict[str, tuple[float, float, float]]:
 
 
 def run_jobs(jobs: list[str], args) -> list[dict]:
-    """Each job in its own subprocess, one at a time (never two trainings at once on a
-    shared machine), with a private compile cache (so "cold" is really cold)."""
+    """Each job in its own subprocess (its peak RSS is its own) with a private compile cache
+    (so "cold" is really cold); never two steps at once on the machine. Interleaved (the
+    default): every worker is loaded and compiled one after another, then they take turns
+    one step each; else each runs all its steps alone, one job after another."""
     import tempfile
     from pipeline.model.tokenizer import cache_dir
-    results = []
     cache = Path(tempfile.mkdtemp(prefix="bench_cache_"))
     try:
         (cache / "smollm2-135m").symlink_to(cache_dir() / "smollm2-135m")
-        for job in jobs:
-            cmd = [sys.executable, __file__, "--worker", job, "--batch", str(args.batch), "--seq",
-                   str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                   "--peer-micro", str(args.peer_micro)]
-            for flag in ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets"):
-                if getattr(args, flag) is not None:
-                    cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
-            env = {**os.environ, "GLOG_v": "3", "PIPELINE_CACHE": str(cache)}
-            if "cache" not in job.split(":")[-1].split("+"):
-                env["PIPELINE_NO_COMPILE_CACHE"] = "1"
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-            if not line:
-                print(f"{job} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
-                continue
-            results.append(json.loads(line[-1][7:]))
-            print(json.dumps(results[-1]), flush=True)
+        if args.sequential:
+            return [r for r in (run_alone(job, args, cache) for job in jobs) if r]
+        return run_interleaved(jobs, args, cache)
     finally:
         shutil.rmtree(cache, ignore_errors=True)  # the symlinked weights are not followed
-    return results
+
+
+def worker_command(job: str, args, cache: Path, serve: bool) -> tuple[list[str], dict]:
+    cmd = [sys.executable, __file__, "--worker", job, "--batch", str(args.batch), "--seq",
+           str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup),
+           "--peer-micro", str(args.peer_micro)] + (["--serve"] if serve else [])
+    for flag in ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets"):
+        if getattr(args, flag) is not None:
+            cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+    env = {**os.environ, "GLOG_v": "3", "PIPELINE_CACHE": str(cache)}
+    if "cache" not in job.split(":")[-1].split("+"):
+        env["PIPELINE_NO_COMPILE_CACHE"] = "1"
+    return cmd, env
+
+
+def run_alone(job: str, args, cache: Path) -> dict | None:
+    cmd, env = worker_command(job, args, cache, serve=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if not line:
+        print(f"{job} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+        return None
+    print(line[-1][7:], flush=True)
+    return json.loads(line[-1][7:])
+
+
+class Worker:
+    """A configuration's subprocess in --serve mode, driven one line at a time."""
+
+    def __init__(self, job: str, args, cache: Path):
+        import tempfile
+        cmd, env = worker_command(job, args, cache, serve=True)
+        self.job, self.stderr = job, tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, text=True, env=env)
+
+    def expect(self, prefix: str) -> str:
+        """The worker's next line starting with `prefix` (libraries may print other lines)."""
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+        self.stderr.seek(0)
+        raise RuntimeError(f"{self.job} stopped before {prefix.strip()}:\n{self.stderr.read()[-3000:]}")
+
+    def step(self, i: int) -> None:
+        self.proc.stdin.write(f"STEP {i}\n")
+        self.proc.stdin.flush()
+        self.expect("DONE ")
+
+    def end(self) -> dict:
+        self.proc.stdin.write("END\n")
+        self.proc.stdin.flush()
+        result = json.loads(self.expect("RESULT "))
+        self.proc.wait()
+        return result
+
+
+def turn_order(workers: list, step: int) -> list:
+    """Who goes first moves on by one every step, so no configuration always follows the
+    same one (a worker that has just run leaves the caches warm for itself, not the next)."""
+    shift = step % len(workers)
+    return workers[shift:] + workers[:shift]
+
+
+def run_interleaved(jobs: list[str], args, cache: Path) -> list[dict]:
+    """Why take turns: this host's speed moves by 10-20% for tens of seconds at a time
+    (measured: a NumPy matmul loop, and one configuration's steps jumping between 3.4 and
+    4.1 s within a run), so configurations run minutes apart meet different machines.
+    One step each in turn, in an order rotated every round, they meet the same one.
+    Loading and compiling (the warm-up steps) still happen one worker at a time."""
+    workers = []
+    try:
+        for job in jobs:
+            w = Worker(job, args, cache)
+            w.expect("READY")
+            for i in range(args.warmup):
+                w.step(i)
+            workers.append(w)
+        for i in range(args.warmup, args.warmup + args.steps):
+            for w in turn_order(workers, i):
+                w.step(i)
+        results = []
+        for w in workers:
+            results.append(w.end())
+            print(json.dumps(results[-1]), flush=True)
+        return results
+    finally:
+        for w in workers:
+            if w.proc.poll() is None:
+                w.proc.kill()
 
 
 if __name__ == "__main__":

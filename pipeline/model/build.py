@@ -55,7 +55,8 @@ def setup_context(cache_key: dict | str | None = None) -> None:
         # Our cells' source is part of the key: MindSpore hands back a graph compiled from
         # an earlier version of a cell whose source has changed (measured).
         here = Path(__file__).resolve().parent.parent
-        sources = [(here / f).read_bytes() for f in ("train.py", "train_step.py", "model/build.py")]
+        sources = [(here / f).read_bytes() for f in ("train.py", "train_step.py", "model/build.py",
+                                                              "model/lora_dense.py")]
         key = json.dumps([cache_key, ms.__version__, [hashlib.sha256(b).hexdigest() for b in sources]],
                          sort_keys=True, default=str)
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -237,7 +238,7 @@ def model_weights(preset, adapter_path=None) -> tuple[dict[str, np.ndarray], Mod
 # ---------------------------------------------------------------- model
 def build_model(preset, adapter_path=None, for_training: bool = False,
                 seq_length: int | None = None, batch_size: int | None = None,
-                recompute: bool = False):
+                recompute: bool = False, lora_scale_on_b: bool = True):
     """MindFormers LlamaForCausalLM with real (smollm2) or seeded (tiny) weights.
 
     LoRA (mindformers.pet, base frozen) is applied when for_training or an adapter is
@@ -245,6 +246,9 @@ def build_model(preset, adapter_path=None, for_training: bool = False,
     mode accordingly. Call after setup_context(); seeds MindSpore with preset.train.seed
     so LoRA's A init is reproducible. recompute=True recomputes each decoder layer in the
     backward pass (gradient checkpointing: less activation memory, more compute).
+    lora_scale_on_b (default) scales LoRA's B instead of its output (pipeline.model.lora_dense:
+    the same result, two multiplies over [tokens, out] fewer per layer); False keeps
+    mindpet's own LoRADense forward.
     """
     import mindspore as ms
     from mindformers import LlamaForCausalLM
@@ -255,6 +259,9 @@ def build_model(preset, adapter_path=None, for_training: bool = False,
     if for_training or adapter_path:
         from mindformers.pet import get_pet_model
         model = get_pet_model(model, lora_config(preset))
+        if lora_scale_on_b:
+            from pipeline.model.lora_dense import scale_on_b
+            scale_on_b(model)
         if adapter_path:
             adapter, _ = load_adapter(adapter_path)
             _load_into(model, adapter, f"adapter {adapter_path}", subset=True)

@@ -329,3 +329,49 @@ def test_eval_checkpoints_scores_every_kept_adapter_and_resumes(trained, tmp_pat
     runs.update_manifest(empty, kind="baseline")
     assert main(["eval-checkpoints", "--run", str(empty), "--tests", str(tests)]) == 2
     assert "no adapter/step_<N>.ckpt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("alpha", [8.0, 6.0])
+def test_lora_scale_on_b_gives_mindpets_loss_and_gradients(data, alpha):
+    """pipeline.model.lora_dense scales B instead of the output: the same loss and LoRA
+    gradients as mindpet's own LoRADense, bit for bit where alpha / rank is a power of two
+    (8 / 4) and to float rounding otherwise (6 / 4); same parameters, same names."""
+    import dataclasses
+    import mindspore as ms
+    from mindspore import ops
+    from mindpet.delta.lora import LoRADense
+    from pipeline.model.build import build_model, setup_context
+    from pipeline.model.lora_dense import ScaleOnBLoRADense
+    from pipeline.data.mindrecord import read_mindrecord_arrays
+    from pipeline.train_step import HeadTrimLoss, head_budget, label_positions
+    preset = load_preset(TINY)
+    preset = dataclasses.replace(preset, lora=dataclasses.replace(preset.lora, alpha=alpha))
+    ids, labels = read_mindrecord_arrays(data)
+    x, y = ids[:4], labels[:4]
+    k = head_budget(labels, 4)
+    inputs = [ms.Tensor(x), ms.Tensor(y), *map(ms.Tensor, label_positions(y, k))]
+    setup_context()
+    out = {}
+    for on_b in (True, False):
+        net = build_model(preset, for_training=True, seq_length=ids.shape[1] - 1, batch_size=4,
+                          lora_scale_on_b=on_b)
+        kinds = {type(c) for _, c in net.cells_and_names() if isinstance(c, LoRADense)}
+        assert kinds == ({ScaleOnBLoRADense} if on_b else {LoRADense})
+        rng = np.random.default_rng(0)
+        for p in net.trainable_params():  # a non-zero adapter, so B's scale matters
+            p.set_data(ms.Tensor(rng.normal(0, 0.1, p.shape).astype(np.float32)))
+        loss = HeadTrimLoss(net, k)
+        loss.set_train(True)
+        weights = ms.ParameterTuple(loss.trainable_params())
+        grads = ops.GradOperation(get_by_list=True)(loss, weights)(*inputs)
+        out[on_b] = (float(loss(*inputs).asnumpy()), {p.name: g.asnumpy() for p, g in zip(weights, grads)})
+    (loss_b, grads_b), (loss_out, grads_out) = out[True], out[False]
+    assert grads_b.keys() == grads_out.keys() and len(grads_b) > 0
+    if alpha == 8.0:
+        assert loss_b == loss_out
+        for name in grads_b:
+            np.testing.assert_array_equal(grads_b[name], grads_out[name], err_msg=name)
+    else:
+        assert loss_b == pytest.approx(loss_out, rel=1e-6)
+        for name in grads_b:
+            np.testing.assert_allclose(grads_b[name], grads_out[name], rtol=1e-4, atol=1e-7, err_msg=name)

@@ -48,3 +48,9 @@ def test_ratio_spread_reads_each_configuration_over_the_runs_and_skips_the_peer(
                {"name": "ours", "speed_ratio_vs_peer": 1.44},
                {"name": "failed run, no ratio"}]
     assert bench_train.ratio_spread(results) == {"ours": (0.96, 1.28, 1.44)}
+
+
+def test_turn_order_rotates_who_goes_first_each_step():
+    orders = [bench_train.turn_order(["peer", "ours", "ours2"], step) for step in range(4)]
+    assert orders == [["peer", "ours", "ours2"], ["ours", "ours2", "peer"],
+                      ["ours2", "peer", "ours"], ["peer", "ours", "ours2"]]
