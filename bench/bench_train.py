@@ -31,6 +31,7 @@ Variants of ours (combinable with '+'):
     threadsN    MindSpore runtime_num_threads=N: the CPU kernels' thread pool
     cache       MindSpore's compile cache (keyed as train.py keys it); the variant runs twice,
                 cold then warm, since a warm cache skips compilation and its memory peak
+                (a run with a cache variant runs its configurations one after another)
 Output: one JSON line per configuration and a summary with ratios against the peer.
 """
 from __future__ import annotations
@@ -374,11 +375,17 @@ def run_jobs(jobs: list[str], args) -> list[dict]:
     cache = Path(tempfile.mkdtemp(prefix="bench_cache_"))
     try:
         (cache / "smollm2-135m").symlink_to(cache_dir() / "smollm2-135m")
-        if args.sequential:
+        if one_after_another(jobs, args.sequential):
             return [r for r in (run_alone(job, args, cache) for job in jobs) if r]
         return run_interleaved(jobs, args, cache)
     finally:
         shutil.rmtree(cache, ignore_errors=True)  # the symlinked weights are not followed
+
+
+def one_after_another(jobs: list[str], sequential: bool) -> bool:
+    """Asked for, or needed: a `cache` variant's warm run must start after the cold one has
+    finished and left its cache behind."""
+    return sequential or any("cache" in job.split(":")[-1].split("+") for job in jobs)
 
 
 def worker_command(job: str, args, cache: Path, serve: bool) -> tuple[list[str], dict]:

@@ -54,3 +54,9 @@ def test_turn_order_rotates_who_goes_first_each_step():
     orders = [bench_train.turn_order(["peer", "ours", "ours2"], step) for step in range(4)]
     assert orders == [["peer", "ours", "ours2"], ["ours", "ours2", "peer"],
                       ["ours2", "peer", "ours"], ["peer", "ours", "ours2"]]
+
+
+def test_cache_variants_always_run_one_after_another():
+    assert not bench_train.one_after_another(["torch", "ms:head_trim+micro2"], sequential=False)
+    assert bench_train.one_after_another(["torch", "ms:head_trim+micro2"], sequential=True)
+    assert bench_train.one_after_another(["ms:head_trim+micro2+cache"] * 2, sequential=False)
