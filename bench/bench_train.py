@@ -107,7 +107,7 @@ class MindSporeTrainer:
         import mindspore as ms
         from mindspore import nn
         from pipeline.model.build import build_model, setup_context
-        from pipeline.train_step import HeadTrimLoss, head_budget, step_cells
+        from pipeline.train_step import HeadTrimLoss, head_budget, run_batch, step_cells
 
         self.opts = opts = set(variant.split("+"))
         self.variant, self.data, self.profile_from = variant, data, profile_from
@@ -132,10 +132,10 @@ class MindSporeTrainer:
         opt = nn.AdamWeightDecay([p for p in net.trainable_params()], learning_rate=1e-4,
                                  beta1=0.9, beta2=0.95)
         self.grad_step, self.apply_step = step_cells(net, opt)  # the step train.py runs
+        self.run_batch = run_batch
         self.profiler = self.profile_dir = None
 
     def step(self, i: int) -> tuple[float, float]:
-        from pipeline.train_step import run_batch
         if i == self.profile_from and "profile" in self.opts:
             from mindspore import Profiler
             self.profile_dir = REPO / "artifacts" / "bench_profile" / self.variant.replace("+", "_")
@@ -143,8 +143,8 @@ class MindSporeTrainer:
             self.profiler = Profiler(output_path=str(self.profile_dir))
         ids, labels = self.data[i]
         t = time.perf_counter()
-        loss = run_batch(self.grad_step, self.apply_step, ids, labels, self.micro,
-                         self.k if "head_trim" in self.opts else None)
+        loss = self.run_batch(self.grad_step, self.apply_step, ids, labels, self.micro,
+                              self.k if "head_trim" in self.opts else None)
         return time.perf_counter() - t, loss
 
     def name(self) -> str:
@@ -162,18 +162,18 @@ def run_mindspore(variant: str, data, warmup: int, preset) -> dict:
     return run_trainer(MindSporeTrainer(variant, data, preset, profile_from=warmup), data, warmup)
 
 
-def run_trainer(trainer, data, warmup: int) -> dict:
-    """Every step of `data` in a row; the summary with the steady RSS after compiling."""
+def run_trainer(trainer, data, warmup: int, steps=None, after_step=None) -> dict:
+    """The trainer's steps (default: every step of `data` in a row; a --serve worker passes
+    the ones its parent asks for), after_step(seconds, loss) after each; the summary with
+    the steady RSS after compiling."""
     times, losses, rss = [], [], []
-    for i in range(len(data)):
+    for i in range(len(data)) if steps is None else steps:
         seconds, loss = trainer.step(i)
         times.append(seconds)
         losses.append(loss)
         rss.append(current_rss_gb())
-    return trainer_summary(trainer, times, losses, rss, data, warmup)
-
-
-def trainer_summary(trainer, times, losses, rss, data, warmup) -> dict:
+        if after_step:
+            after_step(seconds, loss)
     batch, width = data[0][0].shape
     out = _summary(trainer.name(), times, losses, batch, width - 1, warmup)
     out["rss_after_steps_gb"] = round(max(rss[1:] or rss), 2)  # steady state, compile excluded
@@ -271,6 +271,15 @@ def make_trainer(args, data, preset):
     return MindSporeTrainer(args.worker.split(":", 1)[1], data, preset, profile_from=args.warmup)
 
 
+def asked_steps(lines):
+    """The step numbers of "STEP i" lines, until "END"."""
+    for line in lines:
+        if line.startswith("STEP "):
+            yield int(line.split()[1])
+        elif line.startswith("END"):
+            return
+
+
 def worker(args) -> None:
     """One configuration in this process. Alone: every step in a row, then RESULT. With
     --serve: steps on command from the parent (run_interleaved), one line each way:
@@ -281,18 +290,9 @@ def worker(args) -> None:
     if not args.serve:
         result = run_trainer(trainer, data, args.warmup)
     else:
-        times, losses, rss = [], [], []
         print("READY", flush=True)
-        for line in sys.stdin:
-            if line.startswith("STEP "):
-                seconds, loss = trainer.step(int(line.split()[1]))
-                times.append(seconds)
-                losses.append(loss)
-                rss.append(current_rss_gb())
-                print(f"DONE {seconds} {loss}", flush=True)
-            elif line.startswith("END"):
-                break
-        result = trainer_summary(trainer, times, losses, rss, data, args.warmup)
+        result = run_trainer(trainer, data, args.warmup, steps=asked_steps(sys.stdin),
+                             after_step=lambda seconds, loss: print(f"DONE {seconds} {loss}", flush=True))
     result["lora"] = {"rank": preset.lora.rank, "alpha": preset.lora.alpha,
                       "dropout": preset.lora.dropout, "targets": list(preset.lora.targets)}
     print("RESULT " + json.dumps(result), flush=True)
@@ -328,7 +328,7 @@ def main() -> None:
         return worker(args)
     jobs = [] if args.no_peer else ["torch"]
     for v in (v for v in args.variants.split(",") if v):
-        jobs += [f"ms:{v}"] * (2 if "cache" in v.split("+") else 1)  # cold, then warm
+        jobs += [f"ms:{v}"] * (2 if has_option(f"ms:{v}", "cache") else 1)  # cold, then warm
     results = []
     for run in range(args.runs):
         batch = run_jobs(jobs, args)
@@ -385,7 +385,12 @@ def run_jobs(jobs: list[str], args) -> list[dict]:
 def one_after_another(jobs: list[str], sequential: bool) -> bool:
     """Asked for, or needed: a `cache` variant's warm run must start after the cold one has
     finished and left its cache behind."""
-    return sequential or any("cache" in job.split(":")[-1].split("+") for job in jobs)
+    return sequential or any(has_option(job, "cache") for job in jobs)
+
+
+def has_option(job: str, option: str) -> bool:
+    """Whether a job ("torch" or "ms:<variant>") has `option` among its variant's '+' parts."""
+    return option in job.split(":")[-1].split("+")
 
 
 def worker_command(job: str, args, cache: Path, serve: bool) -> tuple[list[str], dict]:
@@ -396,7 +401,7 @@ def worker_command(job: str, args, cache: Path, serve: bool) -> tuple[list[str],
         if getattr(args, flag) is not None:
             cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     env = {**os.environ, "GLOG_v": "3", "PIPELINE_CACHE": str(cache)}
-    if "cache" not in job.split(":")[-1].split("+"):
+    if not has_option(job, "cache"):
         env["PIPELINE_NO_COMPILE_CACHE"] = "1"
     return cmd, env
 

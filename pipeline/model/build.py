@@ -55,8 +55,8 @@ def setup_context(cache_key: dict | str | None = None) -> None:
         # Our cells' source is part of the key: MindSpore hands back a graph compiled from
         # an earlier version of a cell whose source has changed (measured).
         here = Path(__file__).resolve().parent.parent
-        sources = [(here / f).read_bytes() for f in ("train.py", "train_step.py", "model/build.py",
-                                                              "model/lora_dense.py")]
+        sources = [(here / f).read_bytes()
+                   for f in ("train.py", "train_step.py", "model/build.py", "model/lora_dense.py")]
         key = json.dumps([cache_key, ms.__version__, [hashlib.sha256(b).hexdigest() for b in sources]],
                          sort_keys=True, default=str)
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
