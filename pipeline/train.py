@@ -141,6 +141,7 @@ class Trainer:
     micro: int
     head_k: int | None    # label budget of the trimmed head; None: the full head
     trainable: int
+    layers: str           # "fused" (pipeline.model.fused_layers) or "mindformers"
 
 
 def train(preset, run: Path, resume: bool = False, command: str | None = None,
@@ -162,7 +163,7 @@ def train(preset, run: Path, resume: bool = False, command: str | None = None,
                     **({"first_layer": preset.lora.first_layer} if preset.lora.first_layer else {}),
                     "trainable_params": trainer.trainable}
     _record_manifest(run, preset, data, adapter_info, state.get("adapter") if state else None,
-                     command)
+                     command, trainer.layers)
     with _open_log(run) as log:
         if state:
             log.write("\n".join(logs.resume_lines(schedule.start, schedule.total,
@@ -265,12 +266,13 @@ def _build_trainer(preset, data: TrainData, schedule: Schedule, run: Path,
     if state:
         _restore(net, optimizer, run, state)
     grad_step, apply_step = step_cells(net, optimizer)
+    from pipeline.model.fused_layers import layers_in
     return Trainer(net, optimizer, grad_step, apply_step, lrs, micro,
-                   k if t.head_trim else None, trainable)
+                   k if t.head_trim else None, trainable, layers_in(net))
 
 
 def _record_manifest(run: Path, preset, data: TrainData, adapter_info: dict,
-                     adapter_path: str | None, command: str | None) -> None:
+                     adapter_path: str | None, command: str | None, layers: str) -> None:
     total_model = exact_total_for(preset.dims) if preset.model_kind == "tiny" else total_params(preset.model_kind)
     packing = data.packing
     runs.update_manifest(
@@ -285,7 +287,10 @@ def _record_manifest(run: Path, preset, data: TrainData, adapter_info: dict,
                         # infer sizes its math answers by this (working can be ~100 tokens)
                         "longest_target_tokens": data.longest_answer}},
         prompt_template={"math": preset.data.template}, config=preset.as_dict(),
-        seed=preset.train.seed, command=command or " ".join(sys.argv))
+        seed=preset.train.seed, command=command or " ".join(sys.argv),
+        # the fused layers train the same maths up to float rounding: a rerun on the other
+        # kind will not repeat this run's losses digit for digit
+        training_layers=layers)
 
 
 def _open_log(run: Path):

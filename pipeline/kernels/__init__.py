@@ -26,7 +26,7 @@ FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
 ENV = "PIPELINE_DECODE_KERNEL"      # "mindspore": never use this kernel
 
 _built: dict[str, Path | None] = {}
-last_error: str | None = None       # why packed_matmul_library() returned None, for logs
+last_error: str | None = None       # why a *_library() returned None, for logs
 
 
 def _cpu_signature() -> str:
@@ -50,36 +50,43 @@ def packed_matmul_library() -> Path | None:
     if not kernel_wanted():
         last_error = f"{ENV} chooses MindSpore's MatMul"
         return None
+    return compiled_library(SOURCE, FLAGS)
+
+
+def compiled_library(source_path: Path, flags: list[str]) -> Path | None:
+    """`source_path` compiled with g++ `flags` into the model cache, once per source, flags
+    and CPU (the .so is reused after that); None with ``last_error`` set where it cannot be."""
+    global last_error
     compiler = shutil.which("g++")
     if compiler is None:
         last_error = "no g++ on PATH"
         return None
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()[:16]
+    source = source_path.read_bytes()
+    key = hashlib.sha256(source + " ".join(flags).encode() + _cpu_signature().encode()).hexdigest()[:16]
     if key in _built:
         return _built[key]
     try:
-        _built[key] = _compile(compiler, key)
+        _built[key] = _compile(compiler, source_path, flags, key)
     except (OSError, subprocess.SubprocessError) as exc:   # a read-only cache, a killed g++
-        last_error = f"could not build {SOURCE.name}: {exc}"
+        last_error = f"could not build {source_path.name}: {exc}"
         _built[key] = None
     return _built[key]
 
 
-def _compile(compiler: str, key: str) -> Path | None:
+def _compile(compiler: str, source: Path, flags: list[str], key: str) -> Path | None:
     global last_error
     from pipeline.model.tokenizer import cache_dir
-    target = cache_dir() / "kernels" / f"packed_matmul-{key}.so"
+    target = cache_dir() / "kernels" / f"{source.stem}-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
-    proc = subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True,
+    proc = subprocess.run([compiler, *flags, "-o", tmp, str(source)], capture_output=True,
                           text=True, timeout=300)
     if proc.returncode != 0:
         os.unlink(tmp)
-        last_error = f"g++ failed on {SOURCE}: {proc.stderr.strip()[-500:]}"
+        last_error = f"g++ failed on {source}: {proc.stderr.strip()[-500:]}"
         return None
     os.replace(tmp, target)   # atomic: a concurrent process sees no file or the whole file
     return target

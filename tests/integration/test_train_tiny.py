@@ -102,6 +102,7 @@ def test_run_folder_follows_the_run_format(trained, data):
     assert manifest["adapter"]["path"] == "adapter/step_12.ckpt"
     assert manifest["adapter"]["trainable_params"] == 8192 and manifest["adapter"]["rank"] == 4
     assert manifest["data"]["train"]["rows"] == 24 and manifest["data"]["train"]["path"] == str(data)
+    assert manifest["training_layers"] == "fused"   # pipeline.model.fused_layers, the default
     assert len(manifest["data"]["train"]["sha256"]) == 64
     assert manifest["seed"] == 42 and "mindspore" in manifest["versions"]
     assert manifest["command"].startswith("python -m pipeline")
@@ -375,3 +376,49 @@ def test_lora_scale_on_b_gives_mindpets_loss_and_gradients(data, alpha):
         assert loss_b == pytest.approx(loss_out, rel=1e-6)
         for name in grads_b:
             np.testing.assert_allclose(grads_b[name], grads_out[name], rtol=1e-4, atol=1e-7, err_msg=name)
+
+
+def test_fused_layers_train_like_mindformers_layers(data, monkeypatch):
+    """pipeline.model.fused_layers (the default for training): every norm, attention and
+    feed-forward of the tiny model swapped, the same parameters and names, and the loss
+    and every LoRA gradient equal to MindFormers' own layers' up to float rounding.
+    PIPELINE_TRAIN_KERNELS=mindspore keeps MindFormers' layers."""
+    import mindspore as ms
+    from mindspore import ops
+    from pipeline.model.build import build_model, setup_context
+    from pipeline.model.fused_layers import FusedAttention, FusedFeedForward, FusedRMSNorm
+    from pipeline.data.mindrecord import read_mindrecord_arrays
+    from pipeline.train_step import HeadTrimLoss, head_budget, label_positions
+    preset = load_preset(TINY)
+    ids, labels = read_mindrecord_arrays(data)
+    x, y = ids[:4], labels[:4]
+    k = head_budget(labels, 4)
+    inputs = [ms.Tensor(x), ms.Tensor(y), *map(ms.Tensor, label_positions(y, k))]
+    setup_context()
+    fused_kinds = (FusedRMSNorm, FusedAttention, FusedFeedForward)
+    out = {}
+    for fused in (True, False):
+        net = build_model(preset, for_training=True, seq_length=ids.shape[1] - 1, batch_size=4,
+                          fused_layers=fused)
+        kinds = [type(c) for _, c in net.cells_and_names() if isinstance(c, fused_kinds)]
+        layers = preset.dims.layers
+        assert len(kinds) == (4 * layers + 1 if fused else 0)   # 2 norms + attention + ffn a layer, final norm
+        rng = np.random.default_rng(0)
+        for p in net.trainable_params():  # a non-zero adapter, so B's gradient path matters too
+            p.set_data(ms.Tensor(rng.normal(0, 0.1, p.shape).astype(np.float32)))
+        loss = HeadTrimLoss(net, k)
+        loss.set_train(True)
+        weights = ms.ParameterTuple(loss.trainable_params())
+        grads = ops.GradOperation(get_by_list=True)(loss, weights)(*inputs)
+        out[fused] = (float(loss(*inputs).asnumpy()), {p.name: g.asnumpy() for p, g in zip(weights, grads)},
+                      sorted(p.name for p in net.get_parameters()))
+    (loss_f, grads_f, names_f), (loss_m, grads_m, names_m) = out[True], out[False]
+    assert names_f == names_m and grads_f.keys() == grads_m.keys() and len(grads_f) > 0
+    assert loss_f == pytest.approx(loss_m, rel=1e-6)
+    for name in grads_f:
+        scale = np.abs(grads_m[name]).max()
+        assert scale > 0, name
+        np.testing.assert_allclose(grads_f[name], grads_m[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+    monkeypatch.setenv("PIPELINE_TRAIN_KERNELS", "mindspore")
+    net = build_model(preset, for_training=True, seq_length=ids.shape[1] - 1, batch_size=4)
+    assert not any(isinstance(c, fused_kinds) for _, c in net.cells_and_names())

@@ -60,3 +60,20 @@ def test_cache_variants_always_run_one_after_another():
     assert not bench_train.one_after_another(["torch", "ms:head_trim+micro2"], sequential=False)
     assert bench_train.one_after_another(["torch", "ms:head_trim+micro2"], sequential=True)
     assert bench_train.one_after_another(["ms:head_trim+micro2+cache"] * 2, sequential=False)
+
+
+def test_paired_ratio_compares_steps_taken_back_to_back():
+    # the run of 2026-12-05: both sides' medians fall between the host's two speeds, so
+    # the ratio of medians (4.21 / 3.75 = 1.12) says less than the step-by-step pairs
+    peer = [5.529, 5.219, 3.827, 4.243, 4.183, 4.09, 4.116, 5.206]
+    ours = [4.385, 4.11, 3.32, 3.312, 3.456, 3.367, 4.037, 4.04]
+    assert bench_train.paired_ratio(peer, ours) == 1.238
+    assert bench_train.paired_ratio([2.0, 9.0, 3.0], [1.0, 3.0, 3.0]) == 2.0
+    with pytest.raises(ValueError, match="3 peer steps against 2"):
+        bench_train.paired_ratio([1.0, 1.0, 1.0], [1.0, 1.0])
+
+
+def test_ratio_spread_reads_the_paired_ratio_too():
+    results = [{"name": "ours", "paired_speed_ratio_vs_peer": 1.2, "speed_ratio_vs_peer": 1.1},
+               {"name": "ours", "paired_speed_ratio_vs_peer": 1.3, "speed_ratio_vs_peer": 1.0}]
+    assert bench_train.ratio_spread(results, "paired_speed_ratio_vs_peer") == {"ours": (1.2, 1.25, 1.3)}
