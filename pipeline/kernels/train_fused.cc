@@ -50,10 +50,11 @@ bool all_float32(int n, const char** dtypes) {
 // fraction (relative error < 2e-7): plain arithmetic the compiler vectorises, where expf
 // would be one scalar call per element without -ffast-math.
 inline float exp_approx(float x) {
-  x = std::fmin(std::fmax(x, -87.0f), 88.0f);
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   const float t = x * 1.4426950408889634f;
-  const float fl = std::floor(t);
-  const float f = t - fl;
+  int32_t n = static_cast<int32_t>(t);      // toward zero, then down: floor(t)
+  n -= t < static_cast<float>(n) ? 1 : 0;
+  const float f = t - static_cast<float>(n);
   float p = 1.535336188319500e-4f;
   p = p * f + 1.339887440266574e-3f;
   p = p * f + 9.618437357674640e-3f;
@@ -61,11 +62,9 @@ inline float exp_approx(float x) {
   p = p * f + 2.402264791363012e-1f;
   p = p * f + 6.931472028550421e-1f;
   p = p * f + 1.0f;
-  int32_t bits;
-  std::memcpy(&bits, &p, 4);
-  bits += static_cast<int32_t>(fl) * (1 << 23);
-  std::memcpy(&p, &bits, 4);
-  return p;
+  // p * 2^n by adding n to the exponent bits (__builtin_bit_cast: memcpy kept GCC from
+  // vectorising the loops that call this)
+  return __builtin_bit_cast(float, __builtin_bit_cast(int32_t, p) + n * (1 << 23));
 }
 
 inline float sigmoid(float a) { return 1.0f / (1.0f + exp_approx(-a)); }
@@ -180,7 +179,7 @@ extern "C" int ScaledMaskedSoftmax(int nparam, void** params, int* ndims, int64_
 #pragma omp simd reduction(max : top)
         for (int64_t j = 0; j < t; ++j) {
           out[j] = in[j] * scale + m[r + j];
-          top = std::fmax(top, out[j]);
+          top = out[j] > top ? out[j] : top;
         }
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
