@@ -33,10 +33,11 @@ def _same(x, *rest):
 
 class TrainOps:
     """rms_norm(x, w, eps), silu_mul(a, b) and softmax(score, mask, scale) (see
-    train_fused.cc); eps and scale are [1] float32 Tensors. heads_op(heads_in, heads_out, rotary) makes the op that turns [B, S, heads_in, D]
-    into [B, heads_out, S, D] (rotated when `rotary`: op(x, cos, sin), else op(x)): one op per
-    shape pair, because shape inference sees only input shapes. Make them outside the graph
-    (in a cell's __init__ or before compiling); the graph calls them."""
+    train_fused.cc); eps and scale are [1] float32 Tensors. heads_op(heads_in, heads_out,
+    rotary) makes the op that turns [B, S, heads_in, D] into [B, heads_out, S, D] (rotated
+    when `rotary`: op(x, cos, sin), else op(x)): one op per shape pair, because shape
+    inference sees only input shapes. Make them outside the graph (in a cell's __init__ or
+    before compiling); the graph calls them."""
 
     def __init__(self, library: Path):
         from mindspore import ops
