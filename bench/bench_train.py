@@ -333,6 +333,7 @@ def main() -> None:
     for v in (v for v in args.variants.split(",") if v):
         jobs += [f"ms:{v}"] * (2 if has_option(f"ms:{v}", "cache") else 1)  # cold, then warm
     results = []
+    took_turns = not one_after_another(jobs, args.sequential)   # steps pair up only then
     for run in range(args.runs):
         batch = run_jobs(jobs, args)
         peer = next((r for r in batch if r["name"].startswith("torch+peft")), None)
@@ -341,7 +342,7 @@ def main() -> None:
             if peer:   # ratios only within one run: this host drifts 10-15% between runs
                 r["speed_ratio_vs_peer"] = round(r["tokens_per_s"] / peer["tokens_per_s"], 3)
                 r["memory_ratio_vs_peer"] = round(r["peak_rss_gb"] / peer["peak_rss_gb"], 3)
-                if r is not peer and not one_after_another(jobs, args.sequential):
+                if r is not peer and took_turns:
                     r["paired_speed_ratio_vs_peer"] = paired_ratio(peer["step_times_s"], r["step_times_s"])
         results += batch
     for r in results:

@@ -232,7 +232,7 @@ bool head_shape(int* ndims, int64_t** shapes, int in, int out, bool with_tables,
   return true;
 }
 
-// Forward (sign = -1) or its transpose, the backward (sign = +1), of one head's row:
+// Forward, or its transpose (the backward), of one head's row:
 // forward out_j = x_j c_j - x_{j+D/2} s_j (j < D/2), x_j c_j + x_{j-D/2} s_j (j >= D/2).
 inline void rotate(const float* x, const float* c, const float* s, int64_t d, bool backward,
                    float* out) {
@@ -246,25 +246,51 @@ inline void rotate(const float* x, const float* c, const float* s, int64_t d, bo
   }
 }
 
-}  // namespace
-
-extern "C" int RopeHeads(int nparam, void** params, int* ndims, int64_t** shapes,
-                         const char** dtypes, void* stream, void* extra) {
-  HeadShape h;
-  if (nparam != 4 || !all_float32(4, dtypes) || !head_shape(ndims, shapes, 0, 3, true, &h)) return 1;
-  const float* x = static_cast<const float*>(params[0]);
-  const float* cos = static_cast<const float*>(params[1]);
-  const float* sin = static_cast<const float*>(params[2]);
-  float* y = static_cast<float*>(params[3]);
+// x [B, S, Hin, D] -> y [B, Hout, S, D]: each head rotated (when cos/sin are given) into its
+// first copy, then repeated Hout / Hin times.
+void heads_first(const float* x, const float* cos, const float* sin, const HeadShape& h, float* y) {
   const int64_t rep = h.heads_out / h.heads_in, d = h.dim;
   for (int64_t b = 0; b < h.batch; ++b)
     for (int64_t s = 0; s < h.seq; ++s)
       for (int64_t hi = 0; hi < h.heads_in; ++hi) {
         const float* src = x + ((b * h.seq + s) * h.heads_in + hi) * d;
         float* first = y + ((b * h.heads_out + hi * rep) * h.seq + s) * d;
-        rotate(src, cos + s * d, sin + s * d, d, false, first);
+        if (cos != nullptr)
+          rotate(src, cos + s * d, sin + s * d, d, false, first);
+        else
+          std::memcpy(first, src, d * sizeof(float));
         for (int64_t r = 1; r < rep; ++r) std::memcpy(first + r * h.seq * d, first, d * sizeof(float));
       }
+}
+
+// Its transpose, dy [B, Hout, S, D] -> dx [B, S, Hin, D]: each head's repeats summed, then
+// rotated back when cos/sin are given. 2 when a head is wider than the scratch row.
+int heads_back(const float* dy, const float* cos, const float* sin, const HeadShape& h, float* dx) {
+  const int64_t rep = h.heads_out / h.heads_in, d = h.dim;
+  float scratch[1024];
+  if (cos != nullptr && d > 1024) return 2;
+  for (int64_t b = 0; b < h.batch; ++b)
+    for (int64_t s = 0; s < h.seq; ++s)
+      for (int64_t hi = 0; hi < h.heads_in; ++hi) {
+        float* out = dx + ((b * h.seq + s) * h.heads_in + hi) * d;
+        float* sum = cos != nullptr ? scratch : out;   // rotate() cannot work in place
+        const float* first = dy + ((b * h.heads_out + hi * rep) * h.seq + s) * d;
+        std::memcpy(sum, first, d * sizeof(float));
+        for (int64_t r = 1; r < rep; ++r)
+          for (int64_t j = 0; j < d; ++j) sum[j] += first[r * h.seq * d + j];
+        if (cos != nullptr) rotate(sum, cos + s * d, sin + s * d, d, true, out);
+      }
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int RopeHeads(int nparam, void** params, int* ndims, int64_t** shapes,
+                         const char** dtypes, void* stream, void* extra) {
+  HeadShape h;
+  if (nparam != 4 || !all_float32(4, dtypes) || !head_shape(ndims, shapes, 0, 3, true, &h)) return 1;
+  heads_first(static_cast<const float*>(params[0]), static_cast<const float*>(params[1]),
+              static_cast<const float*>(params[2]), h, static_cast<float*>(params[3]));
   return 0;
 }
 
@@ -272,39 +298,15 @@ extern "C" int RopeHeadsGrad(int nparam, void** params, int* ndims, int64_t** sh
                              const char** dtypes, void* stream, void* extra) {
   HeadShape h;   // dy [B, Hout, S, D] is params[0], dx [B, S, Hin, D] params[3]
   if (nparam != 4 || !all_float32(4, dtypes) || !head_shape(ndims, shapes, 3, 0, true, &h)) return 1;
-  const float* dy = static_cast<const float*>(params[0]);
-  const float* cos = static_cast<const float*>(params[1]);
-  const float* sin = static_cast<const float*>(params[2]);
-  float* dx = static_cast<float*>(params[3]);
-  const int64_t rep = h.heads_out / h.heads_in, d = h.dim;
-  float sum[1024];
-  if (d > 1024) return 2;
-  for (int64_t b = 0; b < h.batch; ++b)
-    for (int64_t s = 0; s < h.seq; ++s)
-      for (int64_t hi = 0; hi < h.heads_in; ++hi) {
-        const float* first = dy + ((b * h.heads_out + hi * rep) * h.seq + s) * d;
-        std::memcpy(sum, first, d * sizeof(float));
-        for (int64_t r = 1; r < rep; ++r)
-          for (int64_t j = 0; j < d; ++j) sum[j] += first[r * h.seq * d + j];
-        rotate(sum, cos + s * d, sin + s * d, d, true,
-               dx + ((b * h.seq + s) * h.heads_in + hi) * d);
-      }
-  return 0;
+  return heads_back(static_cast<const float*>(params[0]), static_cast<const float*>(params[1]),
+                    static_cast<const float*>(params[2]), h, static_cast<float*>(params[3]));
 }
 
 extern "C" int RepeatHeads(int nparam, void** params, int* ndims, int64_t** shapes,
                            const char** dtypes, void* stream, void* extra) {
   HeadShape h;
   if (nparam != 2 || !all_float32(2, dtypes) || !head_shape(ndims, shapes, 0, 1, false, &h)) return 1;
-  const float* x = static_cast<const float*>(params[0]);
-  float* y = static_cast<float*>(params[1]);
-  const int64_t rep = h.heads_out / h.heads_in, d = h.dim;
-  for (int64_t b = 0; b < h.batch; ++b)
-    for (int64_t s = 0; s < h.seq; ++s)
-      for (int64_t hi = 0; hi < h.heads_in; ++hi)
-        for (int64_t r = 0; r < rep; ++r)
-          std::memcpy(y + ((b * h.heads_out + hi * rep + r) * h.seq + s) * d,
-                      x + ((b * h.seq + s) * h.heads_in + hi) * d, d * sizeof(float));
+  heads_first(static_cast<const float*>(params[0]), nullptr, nullptr, h, static_cast<float*>(params[1]));
   return 0;
 }
 
@@ -312,17 +314,6 @@ extern "C" int RepeatHeadsGrad(int nparam, void** params, int* ndims, int64_t** 
                                const char** dtypes, void* stream, void* extra) {
   HeadShape h;   // dy [B, Hout, S, D] is params[0], dx [B, S, Hin, D] params[1]
   if (nparam != 2 || !all_float32(2, dtypes) || !head_shape(ndims, shapes, 1, 0, false, &h)) return 1;
-  const float* dy = static_cast<const float*>(params[0]);
-  float* dx = static_cast<float*>(params[1]);
-  const int64_t rep = h.heads_out / h.heads_in, d = h.dim;
-  for (int64_t b = 0; b < h.batch; ++b)
-    for (int64_t s = 0; s < h.seq; ++s)
-      for (int64_t hi = 0; hi < h.heads_in; ++hi) {
-        float* out = dx + ((b * h.seq + s) * h.heads_in + hi) * d;
-        const float* first = dy + ((b * h.heads_out + hi * rep) * h.seq + s) * d;
-        std::memcpy(out, first, d * sizeof(float));
-        for (int64_t r = 1; r < rep; ++r)
-          for (int64_t j = 0; j < d; ++j) out[j] += first[r * h.seq * d + j];
-      }
-  return 0;
+  return heads_back(static_cast<const float*>(params[0]), nullptr, nullptr, h,
+                    static_cast<float*>(params[1]));
 }
