@@ -248,9 +248,11 @@ def accuracy_ratio_minutes(frame: pd.DataFrame, colors: alt.Scale) -> alt.LayerC
         title="Accuracy vs trainable ratio (size: training minutes)", height=340)
 
 
-def accuracy_by_step(frame: pd.DataFrame, best_step: int | None, title: str = "") -> alt.LayerChart:
-    """Accuracy against training step: a thick line for "all", thin ones per type, and a
-    dashed rule at the best checkpoint. frame: derive.checkpoint_long output."""
+def accuracy_by_step(frame: pd.DataFrame, best_step: int | None, title: str = "",
+                     chosen_step: int | None = None) -> alt.LayerChart:
+    """Accuracy against training step: a thick line for "all", thin ones per type, a
+    dashed rule at the best checkpoint and a solid green one at the checkpoint chosen for
+    submission (pipeline.checkpoint_choice), when given. frame: derive.checkpoint_long output."""
     base = alt.Chart(frame).encode(
         x=alt.X("step:Q", title="training step"),
         y=alt.Y("accuracy:Q", title="accuracy", axis=PCT, scale=alt.Scale(domain=[0, 1])),
@@ -266,4 +268,41 @@ def accuracy_by_step(frame: pd.DataFrame, best_step: int | None, title: str = ""
         text = alt.Chart(best).mark_text(align="left", dx=4, dy=-6, baseline="top").encode(
             x="step:Q", y=alt.value(0), text="label:N")
         layers += [rule, text]
+    if chosen_step is not None:
+        chosen = pd.DataFrame({"step": [chosen_step], "label": [f"chosen: step {chosen_step}"]})
+        layers += [alt.Chart(chosen).mark_rule(color="#2e7d32", strokeWidth=2).encode(x="step:Q"),
+                   alt.Chart(chosen).mark_text(align="left", dx=4, dy=10, baseline="top",
+                                               color="#2e7d32").encode(
+                       x="step:Q", y=alt.value(0), text="label:N")]
     return alt.layer(*layers).properties(title=title, height=320)
+
+
+def heldout_squad_by_step(frame: pd.DataFrame, base_f1: float, keep_f1: float,
+                          gate_f1: float, chosen_step: int | None,
+                          title: str = "") -> alt.LayerChart:
+    """Held-out SQuAD F1 (MindFormers) per checkpoint against the base model's on the same
+    items: the base (gray), the margin the choice asks (green dashes) and the contest's 90%
+    (red dashes) as horizontal rules, the chosen checkpoint as a green dot.
+    frame: derive.heldout_squad_long output (step, f1, passes)."""
+    top = max([base_f1, *frame["f1"].tolist()]) * 1.15 or 1.0
+    y = alt.Y("f1:Q", title="held-out SQuAD F1 (MindFormers)", scale=alt.Scale(domain=[0, top]))
+    points = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=80)).encode(
+        x=alt.X("step:Q", title="training step"), y=y,
+        tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("f1:Q", format=".2f"),
+                 alt.Tooltip("kept:Q", format=".0%", title="kept of base"),
+                 alt.Tooltip("passes:N")])
+    lines = pd.DataFrame({"f1": [base_f1, keep_f1, gate_f1],
+                          "label": [f"base {base_f1:.2f}", f"choice needs {keep_f1:.2f}",
+                                    f"contest 90%: {gate_f1:.2f}"],
+                          "color": ["gray", "#2e7d32", "#c62828"],
+                          "dash": [[1, 0], [6, 3], [6, 3]]})
+    layers = [points]
+    for _, line in lines.iterrows():
+        one = pd.DataFrame([{"f1": line["f1"], "label": line["label"]}])
+        layers += [alt.Chart(one).mark_rule(color=line["color"], strokeDash=line["dash"]).encode(y="f1:Q"),
+                   alt.Chart(one).mark_text(align="left", dx=4, dy=-6, color=line["color"]).encode(
+                       x=alt.value(0), y="f1:Q", text="label:N")]
+    if chosen_step is not None and (frame["step"] == chosen_step).any():
+        layers.append(alt.Chart(frame[frame["step"] == chosen_step]).mark_point(
+            size=220, color="#2e7d32", filled=False, strokeWidth=3).encode(x="step:Q", y=y))
+    return alt.layer(*layers).properties(title=title, height=280)

@@ -224,6 +224,28 @@ def checkpoint_curve(run_id: str) -> list[dict]:
     return points if isinstance(points, list) else []
 
 
+def checkpoint_choice(run_id: str) -> dict | None:
+    """checkpoint_choice.json (eval-checkpoints --choose) while the run's adapter still
+    follows it (a resumed training points it back at its last step); None otherwise."""
+    from pipeline.checkpoint_choice import CHOICE_FILE
+    run = run_path(run_id)
+    choice = _json(*_key(run / CHOICE_FILE))
+    manifest = _json(*_key(run / "manifest.json")) or {}
+    adapter = manifest.get("adapter") or {}
+    if choice is None:
+        return None
+    try:
+        if adapter.get("chosen_step") != choice["step"]:
+            return None
+        for c in choice["candidates"]:
+            float(c["f1"]), float(c["kept_f1"]), int(c["step"]), bool(c["passes"])
+        float(choice["base_squad"]["mindformers"]["f1"]), float(choice["keep"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PipelineError(f"not an eval-checkpoints --choose file ({type(exc).__name__}: {exc})",
+                            run / CHOICE_FILE) from None
+    return choice
+
+
 # --- derived tables (cached on the files' keys) ---
 
 def _math_key(run_id: str) -> tuple[str, int]:

@@ -348,6 +348,13 @@ def training_long(frames: dict[str, pd.DataFrame], weight: float,
     return pd.concat(parts, ignore_index=True), pd.concat(marks, ignore_index=True)
 
 
+def heldout_squad_long(choice: dict) -> pd.DataFrame:
+    """checkpoint_choice.json's candidates -> (step, f1, kept, passes), by step."""
+    rows = [{"step": c["step"], "f1": c["f1"], "kept": c["kept_f1"],
+             "passes": "yes" if c["passes"] else "no"} for c in choice.get("candidates", [])]
+    return pd.DataFrame(rows, columns=["step", "f1", "kept", "passes"]).sort_values("step")
+
+
 def checkpoint_long(points: list[dict]) -> pd.DataFrame:
     """eval-checkpoints points -> long frame (step, series, accuracy): series "all" under
     each point's headline rule, then one series per problem type."""

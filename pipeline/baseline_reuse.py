@@ -58,7 +58,7 @@ def find_source(run: Path, task: str, tests: list[dict], key: dict) -> Path | No
     Runs that cannot be read are passed over (they are no candidates, not errors)."""
     from pipeline.infer import finished_rows
     run = Path(run).resolve()
-    candidates = [p for p in runs.list_runs(run.parent) if p.resolve() != run]
+    candidates = [p for p in _beside(run) if p.resolve() != run]
     candidates.sort(key=lambda p: (p / "manifest.json").stat().st_mtime, reverse=True)
     want = json.loads(json.dumps(key))   # compare as a manifest stores it (tuples -> lists)
     for other in candidates:
@@ -76,6 +76,15 @@ def find_source(run: Path, task: str, tests: list[dict], key: dict) -> Path | No
     return None
 
 
+def _beside(run: Path) -> list[Path]:
+    """Runs beside `run`, and the base-model folders of checkpoint curves
+    (results/<run>/checkpoints/base, pipeline.checkpoint_curve.base_squad) in its results
+    folder: a curve's base decode in one run stands in for another's."""
+    results = run.parent.parent.parent if run.parent.name == "checkpoints" else run.parent
+    found = runs.list_runs(run.parent) + [p / "checkpoints" / "base" for p in runs.list_runs(results)]
+    return [p for p in dict.fromkeys(found) if (p / "manifest.json").is_file()]
+
+
 def copy_rows(source: Path, run: Path, task: str, rows: int) -> None:
     """Write source's finished rows 0..rows-1 as run's infer_<task>.jsonl (index order)."""
     from pipeline.infer import finished_rows
@@ -86,4 +95,9 @@ def copy_rows(source: Path, run: Path, task: str, rows: int) -> None:
 def origin(source: Path, task: str) -> str:
     """The run whose decode the rows really are (a reuse of a reuse names the first)."""
     entry = (runs.read_manifest(source).get("inference") or {}).get(task) or {}
-    return entry.get("reused_from") or Path(source).name
+    if entry.get("reused_from"):
+        return entry["reused_from"]
+    source = Path(source)   # a curve's base point is named by its path in the results folder
+    if source.parent.name == "checkpoints":
+        return f"{source.parent.parent.name}/checkpoints/{source.name}"
+    return source.name

@@ -104,12 +104,59 @@ def _score_point(point: Path, template: str | None) -> dict:
             "by_type": {t: v["accuracy"] for t, v in rules[HEADLINE_RULE]["by_type"].items()}}
 
 
+def _squad_scores(point: Path, key: dict) -> dict:
+    """{tests_sha256, limit, items, mindformers: {f1, em}, official: {f1, em}} of a decoded
+    SQuAD point."""
+    from pipeline.evaluate import score_squad_run
+    scores, _ = score_squad_run(point, runs.read_manifest(point))
+    return {**key, "items": scores["count"], "mindformers": scores["mindformers"],
+            "official": scores["official"]}
+
+
+def _squad_key(path: Path, limit: int | None) -> dict:
+    return {"tests_sha256": runs.file_sha256(path), "limit": limit}
+
+
+def base_squad(run_ref, squad_tests, limit: int | None = None, batch_size: int = 8,
+               results: Path | None = None, quiet: bool = False,
+               command: str | None = None, reuse: bool = True) -> dict:
+    """The base model's SQuAD scores on `squad_tests`, the reference a checkpoint's held-out
+    SQuAD is gated against; decoded once into results/<run>/checkpoints/base/ (or copied
+    from a matching base decode: pipeline.baseline_reuse) and kept while the tests are the same."""
+    from pipeline.infer import infer
+    run = runs.resolve_run(run_ref, results)
+    squad_tests = Path(squad_tests)
+    if not squad_tests.is_file():
+        raise PipelineError("SQuAD tests file not found", squad_tests)
+    key = _squad_key(squad_tests, limit)
+    folder = run / "checkpoints" / "base"
+    path = folder / "squad_scores.json"
+    if path.is_file():
+        kept = runs.read_json(path)
+        if {k: kept.get(k) for k in key} == key:
+            return kept
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = runs.read_manifest(run)
+    if not (folder / "manifest.json").is_file():
+        runs.update_manifest(folder, run_id=f"{run.name}@base", kind="baseline",
+                             created=runs.now_iso(),
+                             **{k: manifest[k] for k in ("model", "config") if k in manifest})
+    infer(folder, "squad", squad_tests, base_only=True, limit=limit, batch_size=batch_size,
+          restart=path.is_file(), reuse=reuse, quiet=quiet, command=command)
+    scores = _squad_scores(folder, key)
+    runs.write_json_atomic(path, scores)
+    return scores
+
+
 def eval_checkpoints(run_ref, tests, limit: int | None = None, every: int | None = None,
                      batch_size: int = 8, max_new_tokens: int | None = None,
                      results: Path | None = None, quiet: bool = False,
-                     command: str | None = None) -> list[dict]:
-    """Score each selected adapter of run `run_ref` on math `tests` (JSONL path); returns
-    and writes the whole curve (earlier points of the same tests are kept, not redone).
+                     command: str | None = None, squad_tests=None,
+                     squad_limit: int | None = None, from_step: int | None = None) -> list[dict]:
+    """Score each selected adapter of run `run_ref` on math `tests` (JSONL path), and on
+    SQuAD items `squad_tests` when given (a point's "squad"); returns and writes the whole
+    curve (earlier points of the same tests are kept, not redone). `from_step`: only
+    adapters from that step on.
 
     Raises PipelineError when the run has no saved adapters or the tests are unreadable.
     """
@@ -124,23 +171,49 @@ def eval_checkpoints(run_ref, tests, limit: int | None = None, every: int | None
     tests = Path(tests)
     if not tests.is_file():
         raise PipelineError("tests file not found", tests)
-    tests_sha = runs.file_sha256(tests)
+    squad_key = None
+    if squad_tests is not None:
+        squad_tests = Path(squad_tests)
+        if not squad_tests.is_file():
+            raise PipelineError("SQuAD tests file not found", squad_tests)
+        squad_key = _squad_key(squad_tests, squad_limit)
     steps = select_steps(sorted(adapters), every)
+    if from_step is not None:
+        steps = [s for s in steps if s >= from_step]
+        if not steps:
+            raise PipelineError(f"no saved adapter at step >= {from_step} "
+                                f"(saved: {sorted(adapters)})", run)
     points = {p["step"]: p for p in read_curve(run)}
-    key = {"tests_sha256": tests_sha, "limit": limit, "max_new_tokens": max_new_tokens}
-    todo = [s for s in steps
-            if {k: points.get(s, {}).get(k) for k in key} != key]
+    key = {"tests_sha256": runs.file_sha256(tests), "limit": limit,
+           "max_new_tokens": max_new_tokens}
+
+    def math_done(step):
+        return {k: points.get(step, {}).get(k) for k in key} == key
+
+    def squad_done(step):
+        kept = points.get(step, {}).get("squad") or {}
+        return squad_key is None or {k: kept.get(k) for k in squad_key} == squad_key
+
+    todo = [s for s in steps if not (math_done(s) and squad_done(s))]
     template = (manifest.get("prompt_template") or {}).get("math")
     with Progress(len(steps), f"checkpoints of {run.name}", unit="ckpt",
                   initial=len(steps) - len(todo), disable=quiet or None) as bar:
         for step in todo:
             point = _point_run(run, step, manifest)
-            # A point scored on other tests is decoded afresh; a killed one resumes.
-            result = infer(point, "math", tests, adapter=adapters[step], limit=limit,
-                           batch_size=batch_size, max_new_tokens=max_new_tokens,
-                           restart=step in points, quiet=quiet, command=command)
-            points[step] = {"step": step, "adapter": f"adapter/{adapters[step].name}",
-                            "rows": result.rows, **key, **_score_point(point, template)}
+            if not math_done(step):
+                # A point scored on other tests is decoded afresh; a killed one resumes.
+                result = infer(point, "math", tests, adapter=adapters[step], limit=limit,
+                               batch_size=batch_size, max_new_tokens=max_new_tokens,
+                               restart=step in points, quiet=quiet, command=command)
+                kept_squad = points.get(step, {}).get("squad")
+                points[step] = {"step": step, "adapter": f"adapter/{adapters[step].name}",
+                                "rows": result.rows, **key, **_score_point(point, template),
+                                **({"squad": kept_squad} if kept_squad else {})}
+            if not squad_done(step):
+                infer(point, "squad", squad_tests, adapter=adapters[step], limit=squad_limit,
+                      batch_size=batch_size, restart="squad" in points[step], quiet=quiet,
+                      command=command)
+                points[step]["squad"] = _squad_scores(point, squad_key)
             curve = [points[s] for s in sorted(points)]
             runs.write_json_atomic(run / CURVE_FILE, curve)   # after each point: resumable
             bar.update(1, step=step, acc=f"{points[step]['rules'][points[step]['headline_rule']]:.1%}")

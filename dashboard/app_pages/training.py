@@ -3,6 +3,27 @@ import streamlit as st
 
 from dashboard import charts, data, derive
 from pipeline.checkpoint_curve import best_point
+from pipeline.errors import PipelineError
+
+
+def _show_choice(run: str, choice: dict) -> None:
+    """The checkpoint chosen for submission: held-out SQuAD per candidate against the base."""
+    base = choice["base_squad"]["mindformers"]["f1"]
+    st.altair_chart(charts.heldout_squad_by_step(
+        derive.heldout_squad_long(choice), base, base * choice["keep"],
+        base * choice["contest_fraction"], choice["step"],
+        title=f"{run}: held-out SQuAD F1 of the candidates ({choice['base_squad'].get('items')} "
+              "items never scored)"), width="stretch")
+    verdict = "" if choice["passes"] else " ⚠️ It keeps less than the choice asks: expect a gate failure."
+    used = {task: ((entry.get("settings") or {}).get("adapter"))
+            for task, entry in (data.manifest(run).get("inference") or {}).items()}
+    stale = [task for task, adapter in used.items() if adapter != choice["adapter"]]
+    decoded = (f" ⚠️ The run's {' and '.join(stale)} predictions were decoded with another "
+               "adapter: infer again to score the chosen one." if stale else
+               " The run's predictions were decoded with it." if used else "")
+    st.markdown(f"**Chosen for submission: step {choice['step']}** (adapter "
+                f"{derive.md_code(choice['adapter'])}): {derive.md_text(choice['reason'])}."
+                f"{decoded}{verdict}")
 
 st.title("Training")
 with_logs = [r for r in data.run_ids() if data.has_train_log(r)]
@@ -55,12 +76,19 @@ if not with_curve:
 for run in with_curve:
     points = data.checkpoint_curve(run)
     best = best_point(points)
+    try:
+        choice = data.checkpoint_choice(run)
+    except PipelineError as exc:
+        choice = None
+        st.warning(f"{derive.md_code(run)}: {derive.md_text(str(exc))}")
     rows = points[-1].get("rows")
     st.altair_chart(charts.accuracy_by_step(
         derive.checkpoint_long(points), best and best["step"],
-        title=f"{run}: {len(points)} checkpoints, {rows} rows, {points[-1].get('headline_rule')} rule"),
-        width="stretch")
+        title=f"{run}: {len(points)} checkpoints, {rows} rows, {points[-1].get('headline_rule')} rule",
+        chosen_step=choice and choice["step"]), width="stretch")
     if best:
         st.caption(f"Best checkpoint of `{run}`: step {best['step']} "
                    f"({best['rules'][best['headline_rule']]:.1%}, adapter `{best['adapter']}`). "
                    "Choose it on validation rows, not on the test.")
+    if choice:
+        _show_choice(run, choice)

@@ -93,8 +93,10 @@ def cmd_squad(args) -> int:
     from pipeline.runs import write_jsonl
     if args.subset and args.limit:
         raise PipelineError("give --limit (first N items) or --subset (a fixed spread of N), not both")
+    if args.after and not args.subset:
+        raise PipelineError("--after skips items of a --subset ranking: give --subset too")
     if args.subset:
-        items = squad_subset(args.subset, seed=args.seed)
+        items = squad_subset(args.subset, seed=args.seed, after=args.after)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_jsonl(Path(args.out), items)
         rows = len(items)
@@ -159,3 +161,6 @@ def register(subparsers) -> None:
     p.add_argument("--subset", type=int,
                    help="a fixed N-item spread over all articles (sha256 of seed:id; same on every machine)")
     p.add_argument("--seed", type=int, default=0, help="seed of --subset (default 0)")
+    p.add_argument("--after", type=int, default=0,
+                   help="with --subset: skip the first K of the same ranking, e.g. --subset 100 "
+                        "--after 100 gives 100 held-out items disjoint from --subset 100's")

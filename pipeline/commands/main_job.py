@@ -1,6 +1,7 @@
 """``python -m pipeline main``: the README's end-to-end job on the embedded default.
 
-prepare data -> baseline inference + scoring -> LoRA fine-tune -> finetuned inference +
+prepare data -> baseline inference + scoring -> LoRA fine-tune -> choose the checkpoint
+(validation math, held-out SQuAD: pipeline.checkpoint_choice) -> finetuned inference +
 scoring -> dashboard. The baseline's rows are copied from a matching run when one exists
 (`infer --reuse`: same model, tests, settings, batch size, decoder and versions).
 Each stage runs as its own ``python -m pipeline ...`` process (memory is returned between
@@ -24,10 +25,18 @@ from pipeline.runs import REPO_ROOT, RESULTS_DIR, read_json
 
 # Sizes of the two variants. "full" fits in about an hour on 2 cores; "quick" in about 10
 # minutes, for a first look (its numbers are noisy: few samples, few steps).
+# squad_n: the scored SQuAD items; on 100 the 90% gate's verdict was a coin flip (bootstrap
+# sd of the kept F1 0.10, docs/experiments.md section 14), on 300 it is ~0.06.
+# heldout_n / val_n: held-out SQuAD items (disjoint from the scored ones) and validation math
+# rows the checkpoint is chosen on (pipeline.checkpoint_choice); choose_last: the final
+# adapter and those `choose_every` steps before it, up to this many.
 VARIANTS = {
-    "full": {"math_n": 300, "squad_n": 100, "steps": 600},
-    "quick": {"math_n": 40, "squad_n": 16, "steps": 30},
+    "full": {"math_n": 300, "squad_n": 300, "steps": 600, "heldout_n": 100, "val_n": 200,
+             "choose_last": 2},
+    "quick": {"math_n": 40, "squad_n": 16, "steps": 30, "heldout_n": 16, "val_n": 40,
+              "choose_last": 1},
 }
+CHOOSE_EVERY = 100
 
 
 @dataclass
@@ -64,6 +73,15 @@ def _trained(run: Path, steps: int) -> bool:
     return state.is_file() and read_json(state).get("last_step", 0) >= steps
 
 
+def _chosen(run: Path, steps: int) -> bool:
+    """checkpoint_choice.json covers the final step and the manifest's adapter follows it."""
+    from pipeline.checkpoint_choice import read_choice
+    choice = read_choice(run) if (run / "manifest.json").is_file() else None
+    if not choice or steps not in [c["step"] for c in choice.get("candidates", [])]:
+        return False
+    return (read_json(run / "manifest.json").get("adapter") or {}).get("chosen_step") == choice["step"]
+
+
 def _evaluated(run: Path, after: list[Path]) -> bool:
     metrics = run / "metrics.json"
     if not metrics.is_file():
@@ -75,8 +93,8 @@ def _evaluated(run: Path, after: list[Path]) -> bool:
 def plan(args) -> list[Stage]:
     """The stages of the main job, in order, with their skip checks."""
     sizes = dict(VARIANTS["quick" if args.quick else "full"])
-    for key in ("math_n", "squad_n", "steps"):
-        if getattr(args, key) is not None:
+    for key in ("math_n", "squad_n", "steps", "heldout_n", "val_n"):
+        if getattr(args, key, None) is not None:
             sizes[key] = getattr(args, key)
     recipe = Path(args.recipe)
     from pipeline.data.recipes import load_recipe
@@ -86,6 +104,8 @@ def plan(args) -> list[Stage]:
     out_dir = REPO_ROOT / out_rel  # an absolute output.dir stays absolute
     math_tests = out_rel / "test.jsonl"
     squad_tests = out_rel / f"squad_subset_{sizes['squad_n']}.jsonl"
+    heldout = out_rel / f"squad_heldout_{sizes['heldout_n']}.jsonl"
+    first_candidate = max(0, sizes["steps"] - CHOOSE_EVERY * (sizes["choose_last"] - 1))
     results = Path(args.results or RESULTS_DIR)
     base, tuned = results / args.base_run, results / args.run
     py = [sys.executable, "-m", "pipeline"]
@@ -109,6 +129,11 @@ def plan(args) -> list[Stage]:
         Stage("squad subset", py + ["data", "squad", "--out", str(squad_tests),
                                     "--subset", str(sizes["squad_n"])],
               lambda: _count_lines(REPO_ROOT / squad_tests) == sizes["squad_n"]),
+        # the next items of the same ranking: never scored, they choose the checkpoint
+        Stage("squad held-out", py + ["data", "squad", "--out", str(heldout),
+                                      "--subset", str(sizes["heldout_n"]),
+                                      "--after", str(sizes["squad_n"])],
+              lambda: _count_lines(REPO_ROOT / heldout) == sizes["heldout_n"]),
         infer(base, "math", base_flags),
         infer(base, "squad", base_flags),
         Stage(f"evaluate ({base.name})", py + ["evaluate", "--run", base.name],
@@ -118,6 +143,13 @@ def plan(args) -> list[Stage]:
                     "--data", str(out_rel / "train.mindrecord"), "--max-steps", str(sizes["steps"])]
               + (["--resume"] if (tuned / "train_state.json").is_file() else []),
               lambda: _trained(tuned, sizes["steps"])),
+        Stage(f"choose checkpoint ({tuned.name})",
+              py + ["eval-checkpoints", "--run", tuned.name,
+                    "--tests", str(out_rel / "validation.jsonl"), "--limit", str(sizes["val_n"]),
+                    "--every", str(CHOOSE_EVERY), "--from-step", str(first_candidate),
+                    "--squad", str(heldout), "--choose"] + infer_common
+              + (["--no-reuse"] if args.no_reuse else []),
+              lambda: _chosen(tuned, sizes["steps"])),
         infer(tuned, "math", []),
         infer(tuned, "squad", []),
         Stage(f"evaluate ({tuned.name})",
@@ -221,7 +253,10 @@ def register(subparsers) -> None:
     p.add_argument("--base-run", default=None, help="baseline run id (default main-base, or quick-base)")
     p.add_argument("--run", default=None, help="finetuned run id (default main-lora, or quick-lora)")
     p.add_argument("--math-n", type=int, help="math test rows to decode")
-    p.add_argument("--squad-n", type=int, help="SQuAD subset size")
+    p.add_argument("--squad-n", type=int, help="SQuAD subset size (scored)")
+    p.add_argument("--heldout-n", type=int,
+                   help="held-out SQuAD items the checkpoint is chosen on")
+    p.add_argument("--val-n", type=int, help="validation math rows the checkpoint is chosen on")
     p.add_argument("--steps", type=int, help="training steps")
     p.add_argument("--batch-size", type=int, default=8, help="decoding batch size (default 8)")
     p.add_argument("--results", help="results folder (default results/ or $PIPELINE_RESULTS)")

@@ -99,17 +99,24 @@ def write_squad_eval(path, limit: int | None = None, source=SQUAD_DEV) -> int:
     return len(items)
 
 
-def squad_subset(n: int, seed: int = 0, items: list[dict] | None = None) -> list[dict]:
+def squad_subset(n: int, seed: int = 0, items: list[dict] | None = None,
+                 after: int = 0) -> list[dict]:
     """A fixed n-item subset for quick CPU runs, returned in file order.
 
     Items are ranked by sha256(f"{seed}:{id}") and the n lowest are kept, so the choice
     depends only on (seed, ids): the same on every machine and Python version, and the
-    subset for n is contained in the subset for n + 1. Raises PipelineError if n is out of range.
+    subset for n is contained in the subset for n + 1. `after` skips the `after` lowest
+    first: `squad_subset(100, after=100)` is the next 100, disjoint from `squad_subset(100)`
+    and drawn the same way (held-out items to choose a checkpoint on without touching the
+    scored ones). Raises PipelineError if n or after is out of range.
     """
     items = build_squad_eval() if items is None else items
-    if not 1 <= n <= len(items):
-        raise PipelineError(f"subset size must be in 1..{len(items)}, got {n}")
+    if after < 0:
+        raise PipelineError(f"after must be >= 0, got {after}")
+    if not 1 <= n <= len(items) - after:
+        raise PipelineError(f"subset size must be in 1..{len(items) - after}"
+                            f"{f' after skipping {after}' if after else ''}, got {n}")
     def rank(item):
         return hashlib.sha256(f"{seed}:{item['id']}".encode()).hexdigest()
-    chosen = {id(item) for item in sorted(items, key=rank)[:n]}
+    chosen = {id(item) for item in sorted(items, key=rank)[after:after + n]}
     return [item for item in items if id(item) in chosen]

@@ -153,6 +153,46 @@ def test_training_draws_accuracy_against_step_and_names_the_best(results):
     assert "3 checkpoints, 40 rows, exact rule" in json.dumps(spec)
 
 
+def test_training_shows_the_checkpoint_chosen_on_heldout_squad(results):
+    """The choice's chart and sentence say which adapter, why, and whether the run's
+    predictions were decoded with it; a broken choice file is named, not drawn."""
+    from pipeline.checkpoint_choice import apply_choice, choose
+    run = results / CAND
+    (run / "adapter").mkdir()
+    for step in (20, 30):
+        (run / "adapter" / f"step_{step}.ckpt").write_bytes(b"x")
+    base = {"tests_sha256": "h", "limit": None, "items": 100,
+            "mindformers": {"f1": 20.0, "em": 0.0}, "official": {"f1": 20.0, "em": 0.0}}
+    points = [{"step": s, "adapter": f"adapter/step_{s}.ckpt", "rows": 40, "headline_rule": "exact",
+               "tests_sha256": "v", "limit": 40, "max_new_tokens": None,
+               "rules": {"exact": a}, "by_type": {"add": a},
+               "squad": {**base, "mindformers": {"f1": f1, "em": 0.0}}}
+              for s, a, f1 in ((10, 0.05, 21.0), (20, 0.2, 19.5), (30, 0.3, 18.0))]
+    (run / "checkpoints_math.json").write_text(json.dumps(points))
+    apply_choice(run, choose(points, base))       # 30 keeps 90% < 95%: step 20
+    at = app_on("training")
+    said = " ".join(m.value for m in at.markdown).replace("\\", "")   # markdown escapes
+    assert ("**Chosen for submission: step 20** (adapter `adapter/step_20.ckpt`): the most "
+            "validation math (20.0%) among the checkpoints keeping >= 95% of the base's held-out "
+            "SQuAD F1 and EM.") in said
+    assert "predictions were decoded with" not in said     # the fixture has no inference record
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    heldout = next(sp for sp in specs if "held-out SQuAD F1 of the candidates" in json.dumps(sp))
+    assert "(100 items never scored)" in json.dumps(heldout)   # values: tests/unit/test_charts.py
+    accuracy = specs[-2]                                  # the accuracy chart marks it too
+    assert any(l["mark"].get("color") == "#2e7d32" for l in accuracy["layer"])
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["inference"] = {"math": {"settings": {"adapter": "adapter/step_30.ckpt"}}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    at = app_on("training")
+    assert ("The run's math predictions were decoded with another adapter"
+            in " ".join(m.value for m in at.markdown))
+    (run / "checkpoint_choice.json").write_text(json.dumps({"step": 20, "candidates": "none"}))
+    at = app_on("training")
+    warned = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "checkpoint_choice.json" in warned and "not an eval-checkpoints --choose file" in warned
+
+
 def test_sidebar_starts_eval_checkpoints_on_the_runs_validation_split(results, tmp_path):
     at = app_on()
     assert not [b for b in at.sidebar.button if b.key == "job_curve"]   # no adapters: no button

@@ -332,6 +332,79 @@ def test_eval_checkpoints_scores_every_kept_adapter_and_resumes(trained, tmp_pat
     assert "no adapter/step_<N>.ckpt" in capsys.readouterr().err
 
 
+def test_eval_checkpoints_chooses_on_heldout_squad_and_infer_follows(trained, tmp_path, capsys):
+    """--squad scores each checkpoint and the base model on held-out SQuAD items (each
+    point agreeing with re-scoring its own predictions), --choose points the run's adapter
+    at the choice, infer then decodes with it; a second call decodes nothing, and another
+    run's curve copies the base decode instead of decoding it again."""
+    import shutil
+    from pipeline import runs
+    from pipeline.checkpoint_choice import CHOICE_FILE
+    from pipeline.npy import load_predictions
+    from pipeline.scoring.squad import continuation_after_prompt, score_squad
+    results = tmp_path / "results"
+    run = results / "tiny-choose"
+    shutil.copytree(trained, run, ignore=shutil.ignore_patterns("checkpoints", "checkpoints_math.json"))
+    val, heldout = tmp_path / "val.jsonl", tmp_path / "heldout.jsonl"
+    runs.write_jsonl(val, [{"problem": "计算 1.00 + 2.00 等于多少？", "solution": "1.00 + 2.00 = 3.00"},
+                           {"problem": "计算 5.00 - 7.25 等于多少？", "solution": "5.00 - 7.25 = -2.25"}])
+    assert main(["data", "squad", "--out", str(heldout), "--subset", "3", "--after", "3"]) == 0
+    capsys.readouterr()
+    argv = ["eval-checkpoints", "--run", str(run), "--tests", str(val), "--max-new-tokens", "4",
+            "--every", "4", "--from-step", "8", "--squad", str(heldout), "--keep", "0.5"]
+    assert main(argv + ["--choose", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    curve, choice = out["curve"], out["choice"]
+    assert [p["step"] for p in curve] == [8, 12] and out["applied"]
+    items = runs.read_jsonl(heldout)
+
+    def rescored(folder):
+        texts = load_predictions(folder / "predictions_squad.npy")
+        conts = [continuation_after_prompt(t, i["prompt"]) for t, i in zip(texts, items)]
+        return {k: v for k, v in score_squad(conts, items, "mindformers").items() if k in ("f1", "em")}
+
+    for point in curve:
+        folder = run / "checkpoints" / f"step_{point['step']}"
+        assert point["squad"]["items"] == 3 and point["squad"]["mindformers"] == rescored(folder)
+        assert runs.read_manifest(folder)["inference"]["squad"]["settings"]["adapter"].endswith(
+            f"adapter/step_{point['step']}.ckpt")
+    base = run / "checkpoints" / "base"
+    base_manifest = runs.read_manifest(base)
+    assert base_manifest["kind"] == "baseline"
+    assert base_manifest["inference"]["squad"]["settings"]["adapter"] is None
+    assert choice["base_squad"]["mindformers"] == rescored(base)
+    # the rule, recomputed here: the most math among checkpoints keeping half the base's F1/EM
+    b = choice["base_squad"]["mindformers"]
+    keeps = lambda p: all(b[m] <= 0 or p["squad"]["mindformers"][m] / b[m] >= 0.5 for m in ("f1", "em"))
+    passing = [p for p in curve if keeps(p)]
+    if passing:
+        want = max(passing, key=lambda p: (p["rules"][p["headline_rule"]], -p["step"]))["step"]
+    else:
+        want = max(curve, key=lambda p: (p["squad"]["mindformers"]["f1"], -p["step"]))["step"]
+    assert choice["step"] == want and choice["passes"] == bool(passing)
+    adapter = runs.read_manifest(run)["adapter"]
+    assert adapter["path"] == f"adapter/step_{choice['step']}.ckpt" == choice["adapter"]
+    assert adapter["final"] == "adapter/step_12.ckpt" and (run / CHOICE_FILE).is_file()
+    from pipeline.infer import infer
+    infer(run, "squad", heldout, max_new_tokens=3, quiet=True)   # no --adapter: the run's own
+    assert runs.read_manifest(run)["inference"]["squad"]["settings"]["adapter"] == choice["adapter"]
+    # resumed: nothing decoded again
+    stamps = {p: p.stat().st_mtime_ns for p in (run / "checkpoints").glob("*/infer_*.jsonl")}
+    assert main(argv) == 0
+    assert "<- chosen" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in (run / "checkpoints").glob("*/infer_*.jsonl")} == stamps
+    # another run's curve on the same items copies the base model's rows
+    other = results / "tiny-other"
+    shutil.copytree(trained, other, ignore=shutil.ignore_patterns("checkpoints", "checkpoints_math.json"))
+    assert main([*argv[:2], str(other), *argv[3:]]) == 0
+    entry = runs.read_manifest(other / "checkpoints" / "base")["inference"]["squad"]
+    assert entry["reused_from"] == "tiny-choose/checkpoints/base"
+    assert runs.read_manifest(other)["adapter"]["path"] == "adapter/step_12.ckpt"  # no --choose
+    # --choose without held-out items is refused with a sentence
+    assert main(argv[:-4] + ["--choose"]) == 2
+    assert "--choose and --keep need --squad" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("alpha", [8.0, 6.0])
 def test_lora_scale_on_b_gives_mindpets_loss_and_gradients(data, alpha):
     """pipeline.model.lora_dense scales B instead of the output: the same loss and LoRA

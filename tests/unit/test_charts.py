@@ -127,3 +127,36 @@ def test_accuracy_by_step_marks_the_best_checkpoint():
     assert best == [{"step": 100, "label": "best: step 100"}]
     assert spec["layer"][0]["encoding"]["x"]["field"] == "step"
     assert len(charts.accuracy_by_step(frame, None).to_dict()["layer"]) == 1
+
+
+def test_heldout_squad_by_step_draws_base_margin_gate_and_the_choice():
+    from dashboard.derive import heldout_squad_long
+    choice = {"candidates": [{"step": 600, "f1": 18.0, "kept_f1": 0.9, "passes": False},
+                             {"step": 500, "f1": 19.5, "kept_f1": 0.975, "passes": True}]}
+    frame = heldout_squad_long(choice)
+    assert frame["step"].tolist() == [500, 600] and frame["passes"].tolist() == ["yes", "no"]
+    spec = charts.heldout_squad_by_step(frame, 20.0, 19.0, 18.0, 500).to_dict()
+    rows = layer_data(spec, 0)
+    assert [(r["step"], r["f1"]) for r in rows] == [(500, 19.5), (600, 18.0)]
+    rules = [layer_data(spec, i) for i, l in enumerate(spec["layer"])
+             if l["mark"]["type"] == "rule"]
+    assert [(r[0]["f1"], r[0]["label"]) for r in rules] == [
+        (20.0, "base 20.00"), (19.0, "choice needs 19.00"), (18.0, "contest 90%: 18.00")]
+    ring = layer_data(spec, len(spec["layer"]) - 1)
+    assert spec["layer"][-1]["mark"]["type"] == "point" and [r["step"] for r in ring] == [500]
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, pytest.approx(23.0)]
+    # a choice outside the drawn steps gets no ring
+    assert all(l["mark"]["type"] != "point" for l in
+               charts.heldout_squad_by_step(frame, 20.0, 19.0, 18.0, 700).to_dict()["layer"])
+
+
+def test_accuracy_by_step_marks_the_chosen_checkpoint_beside_the_best():
+    from dashboard.derive import checkpoint_long
+    points = [{"step": s, "headline_rule": "exact", "rules": {"exact": a}, "by_type": {}}
+              for s, a in ((500, 0.5), (600, 0.6))]
+    spec = charts.accuracy_by_step(checkpoint_long(points), 600, chosen_step=500).to_dict()
+    labels = [layer_data(spec, i)[0]["label"] for i, l in enumerate(spec["layer"])
+              if l["mark"]["type"] == "text"]
+    assert labels == ["best: step 600", "chosen: step 500"]
+    plain = charts.accuracy_by_step(checkpoint_long(points), 600).to_dict()
+    assert len(plain["layer"]) == len(spec["layer"]) - 2

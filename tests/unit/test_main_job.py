@@ -66,3 +66,35 @@ def test_baseline_stages_reuse_unless_told_not_to(tmp_path):
     assert tuned and not any("--reuse" in s.argv for s in tuned)   # adapters are never reused
     args.no_reuse = True
     assert not any("--reuse" in s.argv for s in main_job.plan(args))
+
+
+def test_checkpoint_is_chosen_on_heldout_items_after_training(tmp_path):
+    stages = main_job.plan(_args(tmp_path))
+    names = [s.name for s in stages]
+    assert names.index("train (tuned)") < names.index("choose checkpoint (tuned)") \
+        < names.index("infer math (tuned)")
+    sizes = main_job.VARIANTS["full"]
+    arg = lambda stage, flag: stage.argv[stage.argv.index(flag) + 1]
+    scored = next(s for s in stages if s.name == "squad subset")
+    heldout = next(s for s in stages if s.name == "squad held-out")
+    assert arg(heldout, "--after") == arg(scored, "--subset") == str(sizes["squad_n"])
+    choose = next(s for s in stages if s.name.startswith("choose"))
+    assert arg(choose, "--squad") == arg(heldout, "--out")
+    assert arg(choose, "--tests").endswith("validation.jsonl")
+    assert arg(choose, "--limit") == str(sizes["val_n"]) and "--choose" in choose.argv
+    # the final adapter and the one CHOOSE_EVERY steps before it
+    assert arg(choose, "--from-step") == str(sizes["steps"] - main_job.CHOOSE_EVERY)
+    assert arg(choose, "--every") == str(main_job.CHOOSE_EVERY)
+
+
+def test_choice_is_done_only_when_the_manifest_follows_it(tmp_path):
+    run = tmp_path / "tuned"
+    run.mkdir()
+    assert not main_job._chosen(run, 600)
+    (run / "manifest.json").write_text(json.dumps({"adapter": {"path": "adapter/step_600.ckpt"}}))
+    (run / "checkpoint_choice.json").write_text(json.dumps(
+        {"step": 500, "candidates": [{"step": 500}, {"step": 600}]}))
+    assert not main_job._chosen(run, 600)                    # chosen, not applied
+    (run / "manifest.json").write_text(json.dumps({"adapter": {"chosen_step": 500}}))
+    assert main_job._chosen(run, 600)
+    assert not main_job._chosen(run, 700)                    # trained on since: choose again

@@ -56,6 +56,20 @@ def test_subset_is_stable_nested_and_in_file_order(items):
         squad_subset(0, items=items)
 
 
+def test_heldout_items_follow_the_subset_in_the_same_ranking(items):
+    scored = squad_subset(40, seed=0, items=items)
+    heldout = squad_subset(30, seed=0, items=items, after=40)
+    ids = lambda rows: {it["id"] for it in rows}
+    assert not ids(scored) & ids(heldout) and len(heldout) == 30
+    assert ids(scored) | ids(heldout) == ids(squad_subset(70, seed=0, items=items))
+    order = {it["id"]: i for i, it in enumerate(items)}
+    assert [order[it["id"]] for it in heldout] == sorted(order[it["id"]] for it in heldout)
+    with pytest.raises(PipelineError, match="after skipping 40"):
+        squad_subset(len(items) - 39, items=items, after=40)
+    with pytest.raises(PipelineError, match="after must be >= 0"):
+        squad_subset(5, items=items, after=-1)
+
+
 def test_bad_sources(tmp_path):
     with pytest.raises(PipelineError, match="file not found"):
         build_squad_eval(tmp_path / "dev.json")
