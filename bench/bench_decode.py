@@ -25,7 +25,8 @@ same decoder on MindSpore's MatMul, to see what the kernel is worth.
 
 Memory: `squad_peak_rss_gb` is the peak RSS of a fresh process that does what `infer` does for
 SQuAD at batch 8 (weights loaded and folded, one batch of prompts as long as the longest
-prompt of the main job's 100-item SQuAD subset, 842 tokens, 20 new tokens), read from the
+prompt of the main job's 300-item SQuAD subset, 842 tokens as in its 100-item subset before,
+20 new tokens), read from the
 kernel's VmHWM. The peer's peak RSS for the same work is `squad_peak_rss_gb_peer`.
 """
 from __future__ import annotations
@@ -157,7 +158,12 @@ def bench_transformers(prompts, batch_sizes, new_tokens, repeats):
     return results, first_row
 
 
-SQUAD_SUBSET, SQUAD_BATCH, SQUAD_NEW_TOKENS = 100, 8, 20   # what the main job's SQuAD stage runs
+SQUAD_BATCH, SQUAD_NEW_TOKENS = 8, 20   # what the main job's SQuAD stage runs
+
+
+def _main_job_squad_items() -> int:
+    from pipeline.commands.main_job import VARIANTS
+    return VARIANTS["full"]["squad_n"]
 
 
 def longest_squad_prompt() -> list[int]:
@@ -165,7 +171,7 @@ def longest_squad_prompt() -> list[int]:
     from pipeline.data.squad import squad_subset
     tok = load_tokenizer()
     return max((tok.encode(item["prompt"], add_special_tokens=False).ids
-                for item in squad_subset(SQUAD_SUBSET)), key=len)
+                for item in squad_subset(_main_job_squad_items())), key=len)
 
 
 def squad_memory_worker(side: str) -> None:

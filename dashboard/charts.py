@@ -262,47 +262,63 @@ def accuracy_by_step(frame: pd.DataFrame, best_step: int | None, title: str = ""
     lines = base.mark_line(point=True).encode(
         strokeWidth=alt.condition(alt.datum.series == "all", alt.value(4), alt.value(1.5)))
     layers = [lines]
-    if best_step is not None:
-        best = pd.DataFrame({"step": [best_step], "label": [f"best: step {best_step}"]})
-        rule = alt.Chart(best).mark_rule(strokeDash=[6, 4], color="black").encode(x="step:Q")
-        text = alt.Chart(best).mark_text(align="left", dx=4, dy=-6, baseline="top").encode(
-            x="step:Q", y=alt.value(0), text="label:N")
-        layers += [rule, text]
-    if chosen_step is not None:
-        chosen = pd.DataFrame({"step": [chosen_step], "label": [f"chosen: step {chosen_step}"]})
-        layers += [alt.Chart(chosen).mark_rule(color="#2e7d32", strokeWidth=2).encode(x="step:Q"),
-                   alt.Chart(chosen).mark_text(align="left", dx=4, dy=10, baseline="top",
-                                               color="#2e7d32").encode(
-                       x="step:Q", y=alt.value(0), text="label:N")]
+    steps = frame["step"] if not frame.empty else pd.Series([0])
+    middle = (steps.min() + steps.max()) / 2
+
+    def marker(step, label, color, dash, dy):
+        # the label on the side with room: left of a rule in the right half of the chart
+        right_half = step > middle
+        one = pd.DataFrame({"step": [step], "label": [label]})
+        return [alt.Chart(one).mark_rule(strokeDash=dash, color=color,
+                                         strokeWidth=2).encode(x="step:Q"),
+                alt.Chart(one).mark_text(align="right" if right_half else "left",
+                                         dx=-4 if right_half else 4, dy=dy, baseline="top",
+                                         color=color).encode(x="step:Q", y=alt.value(0),
+                                                             text="label:N")]
+
+    if best_step is not None and best_step == chosen_step:
+        layers += marker(best_step, f"best and chosen: step {best_step}", "#2e7d32", [1, 0], -6)
+    else:
+        if best_step is not None:
+            layers += marker(best_step, f"best: step {best_step}", "black", [6, 4], -6)
+        if chosen_step is not None:
+            layers += marker(chosen_step, f"chosen: step {chosen_step}", "#2e7d32", [1, 0], 10)
     return alt.layer(*layers).properties(title=title, height=320)
 
 
 def heldout_squad_by_step(frame: pd.DataFrame, base_f1: float, keep_f1: float,
                           gate_f1: float, chosen_step: int | None,
                           title: str = "") -> alt.LayerChart:
-    """Held-out SQuAD F1 (MindFormers) per checkpoint against the base model's on the same
-    items: the base (gray), the margin the choice asks (green dashes) and the contest's 90%
-    (red dashes) as horizontal rules, the chosen checkpoint as a green dot.
-    frame: derive.heldout_squad_long output (step, f1, passes)."""
-    top = max([base_f1, *frame["f1"].tolist()]) * 1.15 or 1.0
-    y = alt.Y("f1:Q", title="held-out SQuAD F1 (MindFormers)", scale=alt.Scale(domain=[0, top]))
-    points = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=80)).encode(
-        x=alt.X("step:Q", title="training step"), y=y,
-        tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("f1:Q", format=".2f"),
-                 alt.Tooltip("kept:Q", format=".0%", title="kept of base"),
-                 alt.Tooltip("passes:N")])
-    lines = pd.DataFrame({"f1": [base_f1, keep_f1, gate_f1],
-                          "label": [f"base {base_f1:.2f}", f"choice needs {keep_f1:.2f}",
-                                    f"contest 90%: {gate_f1:.2f}"],
-                          "color": ["gray", "#2e7d32", "#c62828"],
-                          "dash": [[1, 0], [6, 3], [6, 3]]})
-    layers = [points]
-    for _, line in lines.iterrows():
-        one = pd.DataFrame([{"f1": line["f1"], "label": line["label"]}])
-        layers += [alt.Chart(one).mark_rule(color=line["color"], strokeDash=line["dash"]).encode(y="f1:Q"),
-                   alt.Chart(one).mark_text(align="left", dx=4, dy=-6, color=line["color"]).encode(
+    """Held-out SQuAD F1 (MindFormers) of each candidate checkpoint (one column per step,
+    green where it keeps what the choice asks, red where not, its F1 and kept share written
+    beside it) against three horizontal rules: the base model's F1 on the same items (gray),
+    what the choice asks (green dashes) and the contest's 90% (red dashes); the chosen
+    checkpoint ringed. The y axis is zoomed to the values: the differences that decide are
+    a point or two of F1. frame: derive.heldout_squad_long output (step, f1, kept, passes)."""
+    values = [base_f1, keep_f1, gate_f1, *frame["f1"].tolist()]
+    span = max(max(values) - min(values), 1.0)
+    y = alt.Y("f1:Q", title="held-out SQuAD F1 (MindFormers)",
+              scale=alt.Scale(domain=[max(0.0, min(values) - span), max(values) + span], nice=False))
+    x = alt.X("step:O", title="candidate checkpoint (training step)", axis=alt.Axis(labelAngle=0))
+    frame = frame.assign(note=[f"F1 {f:.2f} ({k:.0%} kept)" for f, k in zip(frame["f1"], frame["kept"])])
+    color = alt.Color("passes:N", title="keeps enough",
+                      scale=alt.Scale(domain=["yes", "no"], range=["#2e7d32", "#c62828"]))
+    dots = alt.Chart(frame).mark_circle(size=140, opacity=1).encode(
+        x=x, y=y, color=color,
+        tooltip=[alt.Tooltip("step:O"), alt.Tooltip("f1:Q", format=".2f"),
+                 alt.Tooltip("kept:Q", format=".0%", title="kept of base"), alt.Tooltip("passes:N")])
+    notes = alt.Chart(frame).mark_text(align="left", dx=12, fontSize=12).encode(
+        x=x, y=y, text="note:N", color=color)
+    layers = [dots, notes]
+    lines = [(base_f1, f"base {base_f1:.2f}", "gray", [1, 0], -5),
+             (keep_f1, f"the choice asks {keep_f1:.2f}", "#2e7d32", [6, 3], -5),
+             (gate_f1, f"contest 90%: {gate_f1:.2f}", "#c62828", [6, 3], 12)]
+    for value, label, line_color, dash, dy in lines:
+        one = pd.DataFrame([{"f1": value, "label": label}])
+        layers += [alt.Chart(one).mark_rule(color=line_color, strokeDash=dash).encode(y="f1:Q"),
+                   alt.Chart(one).mark_text(align="left", dx=4, dy=dy, color=line_color).encode(
                        x=alt.value(0), y="f1:Q", text="label:N")]
     if chosen_step is not None and (frame["step"] == chosen_step).any():
         layers.append(alt.Chart(frame[frame["step"] == chosen_step]).mark_point(
-            size=220, color="#2e7d32", filled=False, strokeWidth=3).encode(x="step:Q", y=y))
+            size=480, color="#2e7d32", filled=False, strokeWidth=3).encode(x=x, y=y))
     return alt.layer(*layers).properties(title=title, height=280)

@@ -34,7 +34,7 @@ st.altair_chart(charts.squad_scores(pd.DataFrame(rows), thresholds))
 
 # The gate is MindFormers' metric; the official SQuAD script can tell another story (answers
 # that start with '=' keep MindFormers' F1 and lose the official one), so both are shown.
-both = pd.DataFrame(derive.squad_metric_rows(metrics))
+both = pd.DataFrame(derive.squad_metric_rows(metrics, {r: data.manifest(r).get("kind") for r in metrics}))
 if not both.empty:
     st.caption("Both metrics per run: MindFormers' EmF1Metric (the contest's gate) and the "
                "official SQuAD v1.1 script (word-level after normalising). A large gap means "

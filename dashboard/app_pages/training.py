@@ -9,11 +9,13 @@ from pipeline.errors import PipelineError
 def _show_choice(run: str, choice: dict) -> None:
     """The checkpoint chosen for submission: held-out SQuAD per candidate against the base."""
     base = choice["base_squad"]["mindformers"]["f1"]
+    # the heading outside the chart: a Vega title here was clipped under the caption above
+    st.markdown(f"**{derive.md_text(run)}: held-out SQuAD F1 of the candidate checkpoints** "
+                f"({choice['base_squad'].get('items')} items never scored, the base model on "
+                "the same items)")
     st.altair_chart(charts.heldout_squad_by_step(
         derive.heldout_squad_long(choice), base, base * choice["keep"],
-        base * choice["contest_fraction"], choice["step"],
-        title=f"{run}: held-out SQuAD F1 of the candidates ({choice['base_squad'].get('items')} "
-              "items never scored)"), width="stretch")
+        base * choice["contest_fraction"], choice["step"]), width="stretch")
     verdict = "" if choice["passes"] else " ⚠️ It keeps less than the choice asks: expect a gate failure."
     used = {task: ((entry.get("settings") or {}).get("adapter"))
             for task, entry in (data.manifest(run).get("inference") or {}).items()}

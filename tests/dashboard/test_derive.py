@@ -162,3 +162,8 @@ def test_squad_metric_rows_keep_both_metrics_and_say_the_gate():
                      "official EM": 2.0, "gate": "passed (vs base)"},
                     {"run": "b", "MindFormers F1": 10.0, "MindFormers EM": 0.0, "official F1": None,
                      "official EM": None, "gate": "failed (vs the contest's Llama3-8B)"}]
+    # the baseline itself, scored without a baseline, is the reference, not a failure
+    base = {"squad": {"mindformers": {"f1": 15.8, "em": 0.0}, "gate": {"pass": False}}}
+    assert derive.squad_metric_rows({"b": base}, {"b": "baseline"})[0]["gate"] == "reference (the baseline)"
+    assert derive.squad_metric_rows({"b": base}, {"b": "finetuned"})[0]["gate"] == \
+        "failed (vs the contest's Llama3-8B)"

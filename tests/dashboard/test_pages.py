@@ -125,6 +125,11 @@ def test_squad_page_shows_both_metrics_per_run(results):
         assert table.loc[run, "MindFormers F1"] == pytest.approx(squad["mindformers"]["f1"], abs=0.005)
         assert table.loc[run, "official F1"] == pytest.approx(squad["official"]["f1"], abs=0.005)
     assert any("official SQuAD v1.1 script" in c.value for c in at.caption)
+    # the baseline is what the others are gated against, never "passed/failed" itself
+    assert table.loc[BASE, "gate"] == "reference (the baseline)"
+    cand_gate = json.loads((results / CAND / "metrics.json").read_text())["squad"]["gate"]
+    assert table.loc[CAND, "gate"] == (f"{'passed' if cand_gate['pass'] else 'failed'} "
+                                       f"(vs {cand_gate['baseline_run']})")
 
 
 def test_training_dedups_resumed_steps(results):
@@ -176,9 +181,11 @@ def test_training_shows_the_checkpoint_chosen_on_heldout_squad(results):
             "validation math (20.0%) among the checkpoints keeping >= 95% of the base's held-out "
             "SQuAD F1 and EM.") in said
     assert "predictions were decoded with" not in said     # the fixture has no inference record
+    assert ("held-out SQuAD F1 of the candidate checkpoints** (100 items never scored, the "
+            "base model on the same items)") in said
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
-    heldout = next(sp for sp in specs if "held-out SQuAD F1 of the candidates" in json.dumps(sp))
-    assert "(100 items never scored)" in json.dumps(heldout)   # values: tests/unit/test_charts.py
+    heldout = specs[-1]                     # its values: tests/unit/test_charts.py
+    assert heldout["layer"][0]["encoding"]["y"]["title"] == "held-out SQuAD F1 (MindFormers)"
     accuracy = specs[-2]                                  # the accuracy chart marks it too
     assert any(l["mark"].get("color") == "#2e7d32" for l in accuracy["layer"])
     manifest = json.loads((run / "manifest.json").read_text())

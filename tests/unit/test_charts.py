@@ -137,14 +137,18 @@ def test_heldout_squad_by_step_draws_base_margin_gate_and_the_choice():
     assert frame["step"].tolist() == [500, 600] and frame["passes"].tolist() == ["yes", "no"]
     spec = charts.heldout_squad_by_step(frame, 20.0, 19.0, 18.0, 500).to_dict()
     rows = layer_data(spec, 0)
-    assert [(r["step"], r["f1"]) for r in rows] == [(500, 19.5), (600, 18.0)]
+    assert [(r["step"], r["f1"], r["note"]) for r in rows] == [
+        (500, 19.5, "F1 19.50 (98% kept)"), (600, 18.0, "F1 18.00 (90% kept)")]
+    colors = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert colors == {"domain": ["yes", "no"], "range": ["#2e7d32", "#c62828"]}
     rules = [layer_data(spec, i) for i, l in enumerate(spec["layer"])
              if l["mark"]["type"] == "rule"]
     assert [(r[0]["f1"], r[0]["label"]) for r in rules] == [
-        (20.0, "base 20.00"), (19.0, "choice needs 19.00"), (18.0, "contest 90%: 18.00")]
+        (20.0, "base 20.00"), (19.0, "the choice asks 19.00"), (18.0, "contest 90%: 18.00")]
     ring = layer_data(spec, len(spec["layer"]) - 1)
     assert spec["layer"][-1]["mark"]["type"] == "point" and [r["step"] for r in ring] == [500]
-    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, pytest.approx(23.0)]
+    # zoomed to the values (18-20, one span either side), so a point of F1 is visible
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"] == [16.0, 22.0]
     # a choice outside the drawn steps gets no ring
     assert all(l["mark"]["type"] != "point" for l in
                charts.heldout_squad_by_step(frame, 20.0, 19.0, 18.0, 700).to_dict()["layer"])
@@ -160,3 +164,10 @@ def test_accuracy_by_step_marks_the_chosen_checkpoint_beside_the_best():
     assert labels == ["best: step 600", "chosen: step 500"]
     plain = charts.accuracy_by_step(checkpoint_long(points), 600).to_dict()
     assert len(plain["layer"]) == len(spec["layer"]) - 2
+    # at the right end the label sits left of its rule (not under the legend)
+    texts = [l for l in plain["layer"] if l["mark"]["type"] == "text"]
+    assert texts[0]["mark"]["align"] == "right"
+    same = charts.accuracy_by_step(checkpoint_long(points), 600, chosen_step=600).to_dict()
+    labels = [layer_data(same, i)[0]["label"] for i, l in enumerate(same["layer"])
+              if l["mark"]["type"] == "text"]
+    assert labels == ["best and chosen: step 600"]
