@@ -69,6 +69,23 @@ def validation_tests(run: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def heldout_squad_tests(run: Path) -> Path | None:
+    """The held-out SQuAD items prepared beside the run's validation split (the main job's
+    `data squad --subset N --after K` writes squad_heldout_<N>.jsonl there), None if none;
+    the newest when there are several."""
+    validation = validation_tests(run)
+    if validation is None:
+        return None
+    found = sorted(validation.parent.glob("squad_heldout_*.jsonl"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def choice_from_step(steps: list[int], every: int = 100) -> int | None:
+    """The first candidate the main job's choice looks at: the last saved step and the one
+    `every` before it (None without adapters)."""
+    return max(0, steps[-1] - every) if steps else None
+
+
 def best_point(points: list[dict], rule: str | None = None) -> dict | None:
     """The point with the highest accuracy under `rule` (default: each point's headline);
     the earliest step wins a tie (fewer steps, same accuracy)."""

@@ -62,6 +62,14 @@ def eval_checkpoints_argv(run: Path, tests: Path, limit: int | None = 200) -> li
     return argv + ["--limit", str(int(limit))] if limit else argv
 
 
+def choose_checkpoint_argv(run: Path, tests: Path, heldout: Path, from_step: int,
+                           limit: int = 200, every: int = 100) -> list[str]:
+    """The main job's choice stage for one run (pipeline.checkpoint_choice)."""
+    return eval_checkpoints_argv(run, tests, limit) + [
+        "--every", str(int(every)), "--from-step", str(int(from_step)),
+        "--squad", str(heldout), "--choose"]
+
+
 def write_train_config(preset: Path, out: Path, rank: int | None = None, alpha: float | None = None,
                        targets: list[str] | None = None) -> Path:
     """Copy a preset YAML to `out` with the LoRA overrides applied (None keeps the preset's).

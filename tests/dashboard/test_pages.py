@@ -222,6 +222,34 @@ def test_sidebar_starts_eval_checkpoints_on_the_runs_validation_split(results, t
         time.sleep(0.5)
 
 
+def test_sidebar_starts_the_checkpoint_choice_where_heldout_items_were_prepared(results, tmp_path):
+    """The main job's choice stage as a job: the last adapter and the one 100 steps before,
+    on the validation split and the held-out SQuAD items prepared beside it."""
+    run = results / CAND
+    (run / "adapter").mkdir()
+    for step in (50, 100, 150, 200):
+        (run / "adapter" / f"step_{step}.ckpt").write_bytes(b"not a checkpoint")
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    (prepared / "validation.jsonl").write_text('{"problem": "p", "solution": "1"}\n')
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["data"]["train"]["path"] = str(prepared / "train.mindrecord")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    at = app_on()
+    assert not [b for b in at.sidebar.button if b.key == "job_choose"]  # no held-out items yet
+    (prepared / "squad_heldout_100.jsonl").write_text('{"id": "q"}\n')
+    at = app_on()
+    at.sidebar.button(key="job_choose").click().run()
+    job = json.loads((run / "job.json").read_text())
+    assert job["argv"][3:] == ["eval-checkpoints", "--run", str(run), "--tests",
+                               str(prepared / "validation.jsonl"), "--limit", "200",
+                               "--every", "100", "--from-step", "100",
+                               "--squad", str(prepared / "squad_heldout_100.jsonl"), "--choose"]
+    deadline = time.time() + 60
+    while jobs.read_job(run)["status"] == "running" and time.time() < deadline:
+        time.sleep(0.5)
+
+
 def test_score_what_if(results):
     at = app_on("score")
     values = {m.label: m.value for m in at.metric}
