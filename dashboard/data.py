@@ -227,15 +227,13 @@ def checkpoint_curve(run_id: str) -> list[dict]:
 def checkpoint_choice(run_id: str) -> dict | None:
     """checkpoint_choice.json (eval-checkpoints --choose) while the run's adapter still
     follows it (a resumed training points it back at its last step); None otherwise."""
-    from pipeline.checkpoint_choice import CHOICE_FILE
+    from pipeline.checkpoint_choice import CHOICE_FILE, follows
     run = run_path(run_id)
     choice = _json(*_key(run / CHOICE_FILE))
-    manifest = _json(*_key(run / "manifest.json")) or {}
-    adapter = manifest.get("adapter") or {}
     if choice is None:
         return None
     try:
-        if adapter.get("chosen_step") != choice["step"]:
+        if not follows(manifest(run_id), {"step": choice["step"]}):
             return None
         for c in choice["candidates"]:
             float(c["f1"]), float(c["kept_f1"]), int(c["step"]), bool(c["passes"])

@@ -14,8 +14,8 @@ import streamlit as st
 
 from dashboard import data, derive, train_form
 from pipeline import jobs
-from pipeline.checkpoint_curve import (choice_from_step, heldout_squad_tests, saved_adapters,
-                                       validation_tests)
+from pipeline.checkpoint_choice import first_candidate
+from pipeline.checkpoint_curve import heldout_squad_tests, saved_adapters, validation_tests
 from pipeline.errors import PipelineError
 
 
@@ -136,15 +136,16 @@ def _jobs_fragment() -> None:
                 _start(run_dir, jobs.eval_checkpoints_argv(run_dir, tests))
             heldout = heldout_squad_tests(run_dir)
             if tests is not None and heldout is not None:
-                start = choice_from_step([s for s, _ in saved_adapters(run_dir)])
+                last = saved_adapters(run_dir)[-1][0]
                 if st.button("Choose checkpoint", disabled=busy, key="job_choose", width="stretch",
                              icon=":material/task_alt:",
                              help=(f"python -m pipeline eval-checkpoints --squad {heldout.name} "
-                                   f"--choose: adapters from step {start} on 200 validation rows "
+                                   f"--choose: adapters from step {first_candidate(last)} on 200 "
+                                   "validation rows "
                                    "and the held-out SQuAD items, the base model on the same "
                                    "items; the most math among those keeping 95% of the base's "
                                    "SQuAD becomes the run's adapter (re-infer to score it)")):
-                    _start(run_dir, jobs.choose_checkpoint_argv(run_dir, tests, heldout, start))
+                    _start(run_dir, jobs.choose_checkpoint_argv(run_dir, tests, heldout, last))
         if busy and st.button("Stop job", key="job_stop"):
             jobs.stop(run_dir)
     with st.expander("Train a new adapter", expanded=False):

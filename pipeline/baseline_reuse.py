@@ -76,11 +76,18 @@ def find_source(run: Path, task: str, tests: list[dict], key: dict) -> Path | No
     return None
 
 
+def _curve_owner(folder: Path) -> Path | None:
+    """The run whose checkpoint curve holds `folder` (results/<run>/checkpoints/<point>),
+    None for a run folder of its own."""
+    return folder.parent.parent if folder.parent.name == "checkpoints" else None
+
+
 def _beside(run: Path) -> list[Path]:
     """Runs beside `run`, and the base-model folders of checkpoint curves
     (results/<run>/checkpoints/base, pipeline.checkpoint_curve.base_squad) in its results
     folder: a curve's base decode in one run stands in for another's."""
-    results = run.parent.parent.parent if run.parent.name == "checkpoints" else run.parent
+    owner = _curve_owner(run)
+    results = owner.parent if owner is not None else run.parent
     found = runs.list_runs(run.parent) + [p / "checkpoints" / "base" for p in runs.list_runs(results)]
     return [p for p in dict.fromkeys(found) if (p / "manifest.json").is_file()]
 
@@ -98,6 +105,5 @@ def origin(source: Path, task: str) -> str:
     if entry.get("reused_from"):
         return entry["reused_from"]
     source = Path(source)   # a curve's base point is named by its path in the results folder
-    if source.parent.name == "checkpoints":
-        return f"{source.parent.parent.name}/checkpoints/{source.name}"
-    return source.name
+    owner = _curve_owner(source)
+    return f"{owner.name}/checkpoints/{source.name}" if owner is not None else source.name

@@ -24,6 +24,22 @@ from pipeline.errors import PipelineError
 
 CHOICE_FILE = "checkpoint_choice.json"
 KEEP = 0.95
+# Candidates: the final adapter and those CANDIDATE_EVERY steps before it (the main job and
+# the dashboard's job take the last CANDIDATES of them).
+CANDIDATE_EVERY = 100
+CANDIDATES = 2
+
+
+def first_candidate(last_step: int, count: int = CANDIDATES, every: int = CANDIDATE_EVERY) -> int:
+    """The earliest step of the last `count` candidates ending at `last_step`
+    (eval-checkpoints --every `every` --from-step it)."""
+    return max(0, last_step - every * (count - 1))
+
+
+def follows(manifest: dict, choice: dict | None) -> bool:
+    """Whether the run's adapter still points at the choice (a resumed training points it
+    back at its last step)."""
+    return bool(choice) and (manifest.get("adapter") or {}).get("chosen_step") == choice.get("step")
 
 
 def _kept(point_squad: dict, base: dict) -> dict:

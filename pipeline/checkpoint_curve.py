@@ -80,12 +80,6 @@ def heldout_squad_tests(run: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def choice_from_step(steps: list[int], every: int = 100) -> int | None:
-    """The first candidate the main job's choice looks at: the last saved step and the one
-    `every` before it (None without adapters)."""
-    return max(0, steps[-1] - every) if steps else None
-
-
 def best_point(points: list[dict], rule: str | None = None) -> dict | None:
     """The point with the highest accuracy under `rule` (default: each point's headline);
     the earliest step wins a tie (fewer steps, same accuracy)."""
@@ -96,17 +90,24 @@ def best_point(points: list[dict], rule: str | None = None) -> dict | None:
     return max(scored, key=lambda p: (p["rules"][rule or p["headline_rule"]], -p["step"]))
 
 
-def _point_run(run: Path, step: int, manifest: dict) -> Path:
-    """results/<run>/checkpoints/step_<N>/: a run folder whose manifest carries what infer
-    reads from the training run (preset, prompt template, longest training target)."""
-    point = run / "checkpoints" / f"step_{step}"
+def _point_folder(run: Path, name: str, manifest: dict, kind: str,
+                  fields: tuple[str, ...]) -> Path:
+    """results/<run>/checkpoints/<name>/: a run folder of its own, whose manifest carries
+    `fields` of the training run's (what infer reads from it), made once."""
+    point = run / "checkpoints" / name
     point.mkdir(parents=True, exist_ok=True)
     if not (point / "manifest.json").is_file():
-        runs.update_manifest(point, run_id=f"{run.name}@{step}", kind="checkpoint",
-                             created=runs.now_iso(),
-                             **{k: manifest[k] for k in ("model", "config", "prompt_template",
-                                                         "data") if k in manifest})
+        runs.update_manifest(point, run_id=f"{run.name}@{name.removeprefix('step_')}",
+                             kind=kind, created=runs.now_iso(),
+                             **{k: manifest[k] for k in fields if k in manifest})
     return point
+
+
+def _point_run(run: Path, step: int, manifest: dict) -> Path:
+    """results/<run>/checkpoints/step_<N>/: carries the preset, prompt template and longest
+    training target infer reads from the training run."""
+    return _point_folder(run, f"step_{step}", manifest, "checkpoint",
+                         ("model", "config", "prompt_template", "data"))
 
 
 def _score_point(point: Path, template: str | None) -> dict:
@@ -146,18 +147,12 @@ def base_squad(run_ref, squad_tests, limit: int | None = None, batch_size: int =
     if not squad_tests.is_file():
         raise PipelineError("SQuAD tests file not found", squad_tests)
     key = _squad_key(squad_tests, limit)
-    folder = run / "checkpoints" / "base"
-    path = folder / "squad_scores.json"
+    path = run / "checkpoints" / "base" / "squad_scores.json"
     if path.is_file():
         kept = runs.read_json(path)
         if {k: kept.get(k) for k in key} == key:
             return kept
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = runs.read_manifest(run)
-    if not (folder / "manifest.json").is_file():
-        runs.update_manifest(folder, run_id=f"{run.name}@base", kind="baseline",
-                             created=runs.now_iso(),
-                             **{k: manifest[k] for k in ("model", "config") if k in manifest})
+    folder = _point_folder(run, "base", runs.read_manifest(run), "baseline", ("model", "config"))
     infer(folder, "squad", squad_tests, base_only=True, limit=limit, batch_size=batch_size,
           restart=path.is_file(), reuse=reuse, quiet=quiet, command=command)
     scores = _squad_scores(folder, key)

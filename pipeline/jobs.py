@@ -62,11 +62,13 @@ def eval_checkpoints_argv(run: Path, tests: Path, limit: int | None = 200) -> li
     return argv + ["--limit", str(int(limit))] if limit else argv
 
 
-def choose_checkpoint_argv(run: Path, tests: Path, heldout: Path, from_step: int,
-                           limit: int = 200, every: int = 100) -> list[str]:
-    """The main job's choice stage for one run (pipeline.checkpoint_choice)."""
+def choose_checkpoint_argv(run: Path, tests: Path, heldout: Path, last_step: int,
+                           limit: int = 200) -> list[str]:
+    """The main job's choice stage for one run whose last adapter is `last_step`
+    (pipeline.checkpoint_choice's candidates)."""
+    from pipeline.checkpoint_choice import CANDIDATE_EVERY, first_candidate
     return eval_checkpoints_argv(run, tests, limit) + [
-        "--every", str(int(every)), "--from-step", str(int(from_step)),
+        "--every", str(CANDIDATE_EVERY), "--from-step", str(first_candidate(last_step)),
         "--squad", str(heldout), "--choose"]
 
 

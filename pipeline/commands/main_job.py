@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from pipeline.checkpoint_choice import CANDIDATE_EVERY, CANDIDATES, first_candidate
 from pipeline.errors import PipelineError
 from pipeline.runs import REPO_ROOT, RESULTS_DIR, read_json
 
@@ -29,14 +30,13 @@ from pipeline.runs import REPO_ROOT, RESULTS_DIR, read_json
 # sd of the kept F1 0.10, docs/experiments.md section 14), on 300 it is ~0.06.
 # heldout_n / val_n: held-out SQuAD items (disjoint from the scored ones) and validation math
 # rows the checkpoint is chosen on (pipeline.checkpoint_choice); choose_last: the final
-# adapter and those `choose_every` steps before it, up to this many.
+# adapter and those CANDIDATE_EVERY steps before it, up to this many.
 VARIANTS = {
     "full": {"math_n": 300, "squad_n": 300, "steps": 600, "heldout_n": 100, "val_n": 200,
-             "choose_last": 2},
+             "choose_last": CANDIDATES},
     "quick": {"math_n": 40, "squad_n": 16, "steps": 30, "heldout_n": 16, "val_n": 40,
               "choose_last": 1},
 }
-CHOOSE_EVERY = 100
 
 
 @dataclass
@@ -75,11 +75,11 @@ def _trained(run: Path, steps: int) -> bool:
 
 def _chosen(run: Path, steps: int) -> bool:
     """checkpoint_choice.json covers the final step and the manifest's adapter follows it."""
-    from pipeline.checkpoint_choice import read_choice
+    from pipeline.checkpoint_choice import follows, read_choice
     choice = read_choice(run) if (run / "manifest.json").is_file() else None
     if not choice or steps not in [c["step"] for c in choice.get("candidates", [])]:
         return False
-    return (read_json(run / "manifest.json").get("adapter") or {}).get("chosen_step") == choice["step"]
+    return follows(read_json(run / "manifest.json"), choice)
 
 
 def _evaluated(run: Path, after: list[Path]) -> bool:
@@ -105,7 +105,7 @@ def plan(args) -> list[Stage]:
     math_tests = out_rel / "test.jsonl"
     squad_tests = out_rel / f"squad_subset_{sizes['squad_n']}.jsonl"
     heldout = out_rel / f"squad_heldout_{sizes['heldout_n']}.jsonl"
-    first_candidate = max(0, sizes["steps"] - CHOOSE_EVERY * (sizes["choose_last"] - 1))
+    first = first_candidate(sizes["steps"], sizes["choose_last"])
     results = Path(args.results or RESULTS_DIR)
     base, tuned = results / args.base_run, results / args.run
     py = [sys.executable, "-m", "pipeline"]
@@ -146,7 +146,7 @@ def plan(args) -> list[Stage]:
         Stage(f"choose checkpoint ({tuned.name})",
               py + ["eval-checkpoints", "--run", tuned.name,
                     "--tests", str(out_rel / "validation.jsonl"), "--limit", str(sizes["val_n"]),
-                    "--every", str(CHOOSE_EVERY), "--from-step", str(first_candidate),
+                    "--every", str(CANDIDATE_EVERY), "--from-step", str(first),
                     "--squad", str(heldout), "--choose"] + infer_common
               + (["--no-reuse"] if args.no_reuse else []),
               lambda: _chosen(tuned, sizes["steps"])),

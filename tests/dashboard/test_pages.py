@@ -200,34 +200,12 @@ def test_training_shows_the_checkpoint_chosen_on_heldout_squad(results):
     assert "checkpoint_choice.json" in warned and "not an eval-checkpoints --choose file" in warned
 
 
-def test_sidebar_starts_eval_checkpoints_on_the_runs_validation_split(results, tmp_path):
-    at = app_on()
-    assert not [b for b in at.sidebar.button if b.key == "job_curve"]   # no adapters: no button
+def _adapters_beside_a_validation_split(results, tmp_path, steps):
+    """The candidate run with (unloadable) kept adapters at `steps`, its training data
+    pointed at a prepared folder holding a validation split; (run, prepared folder)."""
     run = results / CAND
     (run / "adapter").mkdir()
-    (run / "adapter" / "step_10.ckpt").write_bytes(b"not a checkpoint")
-    prepared = tmp_path / "prepared"
-    prepared.mkdir()
-    (prepared / "validation.jsonl").write_text('{"problem": "p", "solution": "1"}\n')
-    manifest = json.loads((run / "manifest.json").read_text())
-    manifest["data"]["train"]["path"] = str(prepared / "train.mindrecord")
-    (run / "manifest.json").write_text(json.dumps(manifest))
-    at = app_on()
-    at.sidebar.button(key="job_curve").click().run()
-    job = json.loads((run / "job.json").read_text())
-    assert job["argv"][3:] == ["eval-checkpoints", "--run", str(run), "--tests",
-                               str(prepared / "validation.jsonl"), "--limit", "200"]
-    deadline = time.time() + 60
-    while jobs.read_job(run)["status"] == "running" and time.time() < deadline:
-        time.sleep(0.5)
-
-
-def test_sidebar_starts_the_checkpoint_choice_where_heldout_items_were_prepared(results, tmp_path):
-    """The main job's choice stage as a job: the last adapter and the one 100 steps before,
-    on the validation split and the held-out SQuAD items prepared beside it."""
-    run = results / CAND
-    (run / "adapter").mkdir()
-    for step in (50, 100, 150, 200):
+    for step in steps:
         (run / "adapter" / f"step_{step}.ckpt").write_bytes(b"not a checkpoint")
     prepared = tmp_path / "prepared"
     prepared.mkdir()
@@ -235,6 +213,31 @@ def test_sidebar_starts_the_checkpoint_choice_where_heldout_items_were_prepared(
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["data"]["train"]["path"] = str(prepared / "train.mindrecord")
     (run / "manifest.json").write_text(json.dumps(manifest))
+    return run, prepared
+
+
+def _wait_for_job(run, seconds=60):
+    deadline = time.time() + seconds
+    while jobs.read_job(run)["status"] == "running" and time.time() < deadline:
+        time.sleep(0.5)
+
+
+def test_sidebar_starts_eval_checkpoints_on_the_runs_validation_split(results, tmp_path):
+    at = app_on()
+    assert not [b for b in at.sidebar.button if b.key == "job_curve"]   # no adapters: no button
+    run, prepared = _adapters_beside_a_validation_split(results, tmp_path, [10])
+    at = app_on()
+    at.sidebar.button(key="job_curve").click().run()
+    job = json.loads((run / "job.json").read_text())
+    assert job["argv"][3:] == ["eval-checkpoints", "--run", str(run), "--tests",
+                               str(prepared / "validation.jsonl"), "--limit", "200"]
+    _wait_for_job(run)
+
+
+def test_sidebar_starts_the_checkpoint_choice_where_heldout_items_were_prepared(results, tmp_path):
+    """The main job's choice stage as a job: the last adapter and the one 100 steps before,
+    on the validation split and the held-out SQuAD items prepared beside it."""
+    run, prepared = _adapters_beside_a_validation_split(results, tmp_path, [50, 100, 150, 200])
     at = app_on()
     assert not [b for b in at.sidebar.button if b.key == "job_choose"]  # no held-out items yet
     (prepared / "squad_heldout_100.jsonl").write_text('{"id": "q"}\n')
@@ -245,9 +248,7 @@ def test_sidebar_starts_the_checkpoint_choice_where_heldout_items_were_prepared(
                                str(prepared / "validation.jsonl"), "--limit", "200",
                                "--every", "100", "--from-step", "100",
                                "--squad", str(prepared / "squad_heldout_100.jsonl"), "--choose"]
-    deadline = time.time() + 60
-    while jobs.read_job(run)["status"] == "running" and time.time() < deadline:
-        time.sleep(0.5)
+    _wait_for_job(run)
 
 
 def test_score_what_if(results):

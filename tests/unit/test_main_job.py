@@ -4,6 +4,7 @@ import json
 import numpy as np
 
 from pipeline.__main__ import build_parser
+from pipeline.checkpoint_choice import CANDIDATE_EVERY
 from pipeline.commands import main_job
 
 
@@ -82,9 +83,9 @@ def test_checkpoint_is_chosen_on_heldout_items_after_training(tmp_path):
     assert arg(choose, "--squad") == arg(heldout, "--out")
     assert arg(choose, "--tests").endswith("validation.jsonl")
     assert arg(choose, "--limit") == str(sizes["val_n"]) and "--choose" in choose.argv
-    # the final adapter and the one CHOOSE_EVERY steps before it
-    assert arg(choose, "--from-step") == str(sizes["steps"] - main_job.CHOOSE_EVERY)
-    assert arg(choose, "--every") == str(main_job.CHOOSE_EVERY)
+    # the final adapter and the one CANDIDATE_EVERY steps before it
+    assert arg(choose, "--from-step") == str(sizes["steps"] - CANDIDATE_EVERY)
+    assert arg(choose, "--every") == str(CANDIDATE_EVERY)
 
 
 def test_choice_is_done_only_when_the_manifest_follows_it(tmp_path):
