@@ -11,7 +11,7 @@ slow spell of this shared host falls on all of them (--sequential: one after ano
 tokens/s counts every position fed (batch x seq), identical for both sides; the first
 `--warmup` steps (graph compile) are not timed.
 
-    python bench/bench_train.py                       # ours (best settings) vs peer
+    python bench/bench_train.py                       # ours (the default preset) vs peer
     python bench/bench_train.py --variants head_trim,head_trim+micro2,head_trim+micro4 --steps 6
     python bench/bench_train.py --lora-dropout 0      # both sides without LoRA dropout
     python bench/bench_train.py --lora-rank 8 --lora-alpha 16 --lora-targets wq,wv   # contest baseline LoRA
@@ -303,9 +303,11 @@ def worker(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default="head_trim+micro2", help="comma list of our configurations")
-    ap.add_argument("--no-peer", action="store_true")
     train = bench_preset().train
+    preset_variant = f"head_trim+micro{train.micro_batch or train.batch_size}"  # the default preset's settings
+    ap.add_argument("--variants", default=preset_variant,
+                    help=f"comma list of our configurations (default {preset_variant}: the default preset)")
+    ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--batch", type=int, default=train.batch_size, help="default: the preset's")
     ap.add_argument("--seq", type=int, default=train.seq_length, help="default: the preset's")
     ap.add_argument("--peer-micro", type=int, default=train.micro_batch or train.batch_size,
