@@ -32,7 +32,7 @@ from pipeline.runs import REPO_ROOT, RESULTS_DIR, read_json
 # rows the checkpoint is chosen on (pipeline.checkpoint_choice); choose_last: the final
 # adapter and those CANDIDATE_EVERY steps before it, up to this many.
 VARIANTS = {
-    "full": {"math_n": 300, "squad_n": 300, "steps": 700, "heldout_n": 100, "val_n": 200,
+    "full": {"math_n": 300, "squad_n": 300, "steps": 600, "heldout_n": 100, "val_n": 200,
              "choose_last": CANDIDATES},
     "quick": {"math_n": 40, "squad_n": 16, "steps": 30, "heldout_n": 16, "val_n": 40,
               "choose_last": 1},
