@@ -1,14 +1,15 @@
 """Benchmark: greedy decoding tokens/s, ours (MindSpore, KV cache) vs transformers' generate().
 
     python bench/bench_decode.py            # batch 1, 8, 16, 32; 64-token prompts, 32 new tokens
-    python bench/bench_decode.py --quick    # 16 new tokens, best of 3 timed passes
+    python bench/bench_decode.py --quick    # 16 new tokens, best of 5 timed passes a side
     python bench/bench_decode.py --quick --kernel mindspore   # ours on MindSpore's MatMul
     python bench/bench_decode.py --batch-sizes 1 4 8 16 --new-tokens 64
     python bench/bench_decode.py --quick --json    # machine-readable, with squad_peak_rss_gb
 
 Same SmolLM2-135M GGUF on both sides (ours from the converted MindFormers weights, the peer
 through transformers' GGUF loader, float32, its own KV cache), same prompt token ids (left
-padded), same machine, one process, run one after the other. Both generate exactly
+padded), same machine, one process; for each batch size the two take turns pass by pass (a
+slow spell of this shared host then falls on both). Both generate exactly
 --new-tokens tokens per row (end-of-sequence suppressed), so tokens/s compare like for like.
 The first call of each shape is an untimed warm-up (our graph compile, the peer's first-call
 overhead); `warmup_s` is that first call, so ours is the compile of a fresh shape. Also reports
@@ -100,62 +101,102 @@ def peer_phases(model, ids) -> dict:
     return {"prefill_ms": prefill * 1e3, "step_ms": _median_ms(steps)}
 
 
-def bench_ours(prompts, batch_sizes, new_tokens, repeats, kernel=None):
-    from pipeline.decode import GreedyDecoder
-    from pipeline.model.build import model_weights, setup_context
-    from pipeline.model.presets import load_preset
-    setup_context()
-    weights, dims = model_weights(load_preset(PRESET))
-    results, first_row = {}, None
-    for bs in batch_sizes:
-        decoder = GreedyDecoder(weights, dims, batch_size=bs, max_len=len(prompts[0]) + new_tokens,
-                                kernel=kernel)
-        batch = prompts[:bs]
-        began = time.perf_counter()
-        decoder.generate(batch, new_tokens, min_new_tokens=new_tokens)       # compile
-        compile_s = time.perf_counter() - began
-        best = None
-        for _ in range(repeats):
-            began = time.perf_counter()
-            gens = decoder.generate(batch, new_tokens, min_new_tokens=new_tokens)
-            elapsed = time.perf_counter() - began
-            best = elapsed if best is None else min(best, elapsed)
-        if bs == 1:
-            first_row = gens[0].tokens
-        results[bs] = {"tok_s": bs * new_tokens / best, "seconds": best, "warmup_s": compile_s,
-                       "kernel": decoder.kernel, **our_phases(decoder, batch, new_tokens)}
-        del decoder
-    return results, first_row
+class OurSide:
+    """Our decoder, one GreedyDecoder per batch size (its graphs compiled by the first call)."""
+    name = "ours"
+
+    def __init__(self, kernel=None):
+        from pipeline.model.build import model_weights, setup_context
+        from pipeline.model.presets import load_preset
+        setup_context()
+        self.weights, self.dims = model_weights(load_preset(PRESET))
+        self.kernel = kernel
+
+    def prepare(self, batch, new_tokens) -> "OurRunner":
+        from pipeline.decode import GreedyDecoder
+        decoder = GreedyDecoder(self.weights, self.dims, batch_size=len(batch),
+                                max_len=len(batch[0]) + new_tokens, kernel=self.kernel)
+        return OurRunner(decoder, batch, new_tokens)
 
 
-def bench_transformers(prompts, batch_sizes, new_tokens, repeats):
-    import torch
-    from transformers import AutoModelForCausalLM
-    gguf = smollm2_gguf_path()
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
-                                                 dtype=torch.float32)
-    model.eval()
-    results, first_row = {}, None
-    for bs in batch_sizes:
-        ids = torch.tensor(prompts[:bs])     # equal lengths: no padding needed
-        mask = torch.ones_like(ids)
-        kwargs = dict(attention_mask=mask, do_sample=False, max_new_tokens=new_tokens,
-                      min_new_tokens=new_tokens, pad_token_id=PAD_ID, use_cache=True)
+class OurRunner:
+    def __init__(self, decoder, batch, new_tokens):
+        self.decoder, self.batch, self.new_tokens = decoder, batch, new_tokens
+        self.extra = {"kernel": decoder.kernel}
+
+    def generate(self) -> list[int]:
+        gens = self.decoder.generate(self.batch, self.new_tokens, min_new_tokens=self.new_tokens)
+        return gens[0].tokens
+
+    def phases(self) -> dict:
+        return our_phases(self.decoder, self.batch, self.new_tokens)
+
+
+class PeerSide:
+    """transformers' generate() on the same GGUF, float32, its own KV cache."""
+    name = "transformers"
+
+    def __init__(self):
+        import torch
+        from transformers import AutoModelForCausalLM
+        gguf = smollm2_gguf_path()
+        self.model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                          dtype=torch.float32)
+        self.model.eval()
+
+    def prepare(self, batch, new_tokens) -> "PeerRunner":
+        return PeerRunner(self.model, batch, new_tokens)
+
+
+class PeerRunner:
+    def __init__(self, model, batch, new_tokens):
+        import torch
+        self.model, self.ids = model, torch.tensor(batch)    # equal lengths: no padding needed
+        self.kwargs = dict(attention_mask=torch.ones_like(self.ids), do_sample=False,
+                           max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                           pad_token_id=PAD_ID, use_cache=True)
+        self.extra = {"threads": torch.get_num_threads()}
+
+    def generate(self) -> list[int]:
+        import torch
         with torch.inference_mode():
-            began = time.perf_counter()
-            model.generate(ids, **kwargs)
-            warm = time.perf_counter() - began
-            best = None
-            for _ in range(repeats):
-                began = time.perf_counter()
-                out = model.generate(ids, **kwargs)
-                elapsed = time.perf_counter() - began
-                best = elapsed if best is None else min(best, elapsed)
-        if bs == 1:
-            first_row = out[0, ids.shape[1]:].tolist()
-        results[bs] = {"tok_s": bs * new_tokens / best, "seconds": best, "warmup_s": warm,
-                       "threads": torch.get_num_threads(), **peer_phases(model, ids)}
-    return results, first_row
+            out = self.model.generate(self.ids, **self.kwargs)
+        return out[0, self.ids.shape[1]:].tolist()
+
+    def phases(self) -> dict:
+        return peer_phases(self.model, self.ids)
+
+
+def take_turns(sides, prompts, batch_sizes, new_tokens, repeats, clock=time.perf_counter):
+    """For each batch size: every side's first call (our compile, the peer's first-call
+    overhead) as `warmup_s`, then `repeats` timed passes, the sides taking turns pass by
+    pass, so a slow spell of this shared host falls on both rather than on whichever ran in
+    it (they ran minutes apart before: one run's ratio at batch 8 fell to 1.19 where the next
+    gave 1.51); each side's best pass counts. Returns ({side: {bs: result}}, {side: batch-1
+    tokens})."""
+    results = {side.name: {} for side in sides}
+    first_rows = {}
+    for bs in batch_sizes:
+        batch = prompts[:bs]
+        runners, best, warm, rows = {}, {}, {}, {}
+        for side in sides:
+            runners[side.name] = runner = side.prepare(batch, new_tokens)
+            began = clock()
+            rows[side.name] = runner.generate()
+            warm[side.name] = clock() - began
+        for _ in range(repeats):
+            for name, runner in runners.items():
+                began = clock()
+                rows[name] = runner.generate()
+                elapsed = clock() - began
+                best[name] = min(best.get(name, elapsed), elapsed)
+        for name, runner in runners.items():
+            results[name][bs] = {"tok_s": bs * new_tokens / best[name], "seconds": best[name],
+                                 "warmup_s": warm[name], **runner.extra, **runner.phases()}
+            if bs == 1:
+                first_rows[name] = rows[name]
+        del runners    # our decoder's graphs and caches go before the next batch size's
+    return results, first_rows
 
 
 SQUAD_BATCH, SQUAD_NEW_TOKENS = 8, 20   # what the main job's SQuAD stage runs
@@ -218,7 +259,7 @@ def squad_peak_rss_gb(side: str) -> float | None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="16 new tokens, best of 3 timed passes")
+    parser.add_argument("--quick", action="store_true", help="16 new tokens, best of 5 timed passes")
     parser.add_argument("--kernel", choices=["auto", "packed", "mindspore"], default="auto",
                         help="our matmuls: the packed kernel where it builds (auto), insist on it, "
                              "or MindSpore's MatMul")
@@ -235,16 +276,19 @@ def main(argv=None) -> int:
         squad_memory_worker(args.memory_worker)
         return 0
     new_tokens = args.new_tokens or (16 if args.quick else 32)
-    repeats = args.repeats or (3 if args.quick else 2)   # best of several: this host drifts
+    # best of several passes a side, taken in turns: this host drifts, and a --quick pass is
+    # about a second at batch 1 (best of 3 gave 1.18-1.44 there in five runs on 2026-12-05)
+    repeats = args.repeats or (5 if args.quick else 2)
     prompts = make_prompts(max(args.batch_sizes), args.prompt_tokens)
 
     kernel = {"auto": None, "packed": True, "mindspore": False}[args.kernel]
     if args.kernel == "mindspore":   # the memory worker's decoder too
         from pipeline.kernels import ENV
         os.environ[ENV] = "mindspore"
-    ours, ours_row = bench_ours(prompts, args.batch_sizes, new_tokens, repeats, kernel)
-    peer, peer_row = ({}, None) if args.skip_peer else bench_transformers(
-        prompts, args.batch_sizes, new_tokens, repeats)
+    sides = [OurSide(kernel)] + ([] if args.skip_peer else [PeerSide()])
+    results, rows = take_turns(sides, prompts, args.batch_sizes, new_tokens, repeats)
+    ours, peer = results["ours"], results.get("transformers", {})
+    ours_row, peer_row = rows.get("ours"), rows.get("transformers")
     report = {"prompt_tokens": args.prompt_tokens, "new_tokens": new_tokens, "repeats": repeats,
               "ours_kernel": next(iter(ours.values()))["kernel"],
               "ours": ours, "transformers": peer,

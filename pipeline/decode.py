@@ -19,8 +19,10 @@ read up to twice as fast as MindSpore's CPU MatMul reads them), else on MindSpor
 tokens, and the attention span is rounded to SPAN_STEP slots, so a span needs two shapes (a chunk and
 a one-token step). Why: MindSpore on CPU keeps every compiled graph's buffers alive while its
 cell lives. One prefill graph per prompt length took a 100-item SQuAD run past 23 GB; one
-30-layer graph per span still peaked at 9.5 GB and compiled for ~36 s. Five-layer groups,
-kept for one span at a time, peak at 1.7 GB and compile in ~4 s (bench/bench_decode.py).
+30-layer graph per span still peaked at 9.5 GB and compiled for ~36 s. Ten-layer groups,
+kept for one span at a time, peak at 1.76 GB and compile in ~4 s (bench/bench_decode.py); five
+peaked at 1.55 GB but launched twice the graphs a token (10-20% slower at batch 1), fifteen
+peaked at 1.97 GB, against the 2 GB a SQuAD batch may take.
 
 Layout. Prompts are left-padded to a bucket length P, so every row writes its next key/value
 into the same cache slot; each row's RoPE positions start at 0 on its first real token, so a
@@ -48,7 +50,7 @@ from pipeline.model.tokenizer import TokenIds
 MASK_VALUE = -10000.0   # what MindFormers' LowerTriangularMaskWithDynamic adds to masked scores
 DEFAULT_BUCKET = 32     # prefill chunk: prompt lengths are rounded up to a multiple of this
 SPAN_STEP = 256         # attention spans are rounded up to this, so few graphs are needed
-LAYERS_PER_GRAPH = 5    # layers one compiled group graph runs (pipeline.decode_cell)
+LAYERS_PER_GRAPH = 10   # layers one compiled group graph runs (pipeline.decode_cell)
 _RUNNING = -1.0         # Generation.seconds of a row still decoding
 
 
