@@ -304,13 +304,14 @@ def worker(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     train = bench_preset().train
-    preset_variant = f"head_trim+micro{train.micro_batch or train.batch_size}"  # the default preset's settings
+    micro = train.micro_batch or train.batch_size
+    preset_variant = f"head_trim+micro{micro}"    # the default preset's settings
     ap.add_argument("--variants", default=preset_variant,
                     help=f"comma list of our configurations (default {preset_variant}: the default preset)")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--batch", type=int, default=train.batch_size, help="default: the preset's")
     ap.add_argument("--seq", type=int, default=train.seq_length, help="default: the preset's")
-    ap.add_argument("--peer-micro", type=int, default=train.micro_batch or train.batch_size,
+    ap.add_argument("--peer-micro", type=int, default=micro,
                     help="rows per PyTorch pass, gradients accumulated over the batch (default: "
                          "the preset's micro_batch, so both sides hold the same activations)")
     ap.add_argument("--runs", type=int, default=1,
