@@ -62,13 +62,14 @@ def eval_checkpoints_argv(run: Path, tests: Path, limit: int | None = 200) -> li
     return argv + ["--limit", str(int(limit))] if limit else argv
 
 
-def choose_checkpoint_argv(run: Path, tests: Path, heldout: Path, last_step: int,
-                           limit: int = 200) -> list[str]:
-    """The main job's choice stage for one run whose last adapter is `last_step`
-    (pipeline.checkpoint_choice's candidates)."""
-    from pipeline.checkpoint_choice import CANDIDATE_EVERY, first_candidate
+def choose_checkpoint_argv(run: Path | str, tests: Path, heldout: Path, last_step: int,
+                           limit: int = 200, count: int | None = None) -> list[str]:
+    """The choice stage (the main job's, and the dashboard's button) for one run whose last
+    adapter is `last_step`: its last `count` candidates (pipeline.checkpoint_choice)."""
+    from pipeline.checkpoint_choice import CANDIDATE_EVERY, CANDIDATES, first_candidate
     return eval_checkpoints_argv(run, tests, limit) + [
-        "--every", str(CANDIDATE_EVERY), "--from-step", str(first_candidate(last_step)),
+        "--every", str(CANDIDATE_EVERY),
+        "--from-step", str(first_candidate(last_step, count or CANDIDATES)),
         "--squad", str(heldout), "--choose"]
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pipeline.checkpoint_choice import CANDIDATE_EVERY, CANDIDATES, first_candidate
+from pipeline import jobs
+from pipeline.checkpoint_choice import CANDIDATES
 from pipeline.errors import PipelineError
 from pipeline.runs import REPO_ROOT, RESULTS_DIR, read_json
 
@@ -105,7 +106,6 @@ def plan(args) -> list[Stage]:
     math_tests = out_rel / "test.jsonl"
     squad_tests = out_rel / f"squad_subset_{sizes['squad_n']}.jsonl"
     heldout = out_rel / f"squad_heldout_{sizes['heldout_n']}.jsonl"
-    first = first_candidate(sizes["steps"], sizes["choose_last"])
     results = Path(args.results or RESULTS_DIR)
     base, tuned = results / args.base_run, results / args.run
     py = [sys.executable, "-m", "pipeline"]
@@ -144,11 +144,9 @@ def plan(args) -> list[Stage]:
               + (["--resume"] if (tuned / "train_state.json").is_file() else []),
               lambda: _trained(tuned, sizes["steps"])),
         Stage(f"choose checkpoint ({tuned.name})",
-              py + ["eval-checkpoints", "--run", tuned.name,
-                    "--tests", str(out_rel / "validation.jsonl"), "--limit", str(sizes["val_n"]),
-                    "--every", str(CANDIDATE_EVERY), "--from-step", str(first),
-                    "--squad", str(heldout), "--choose"] + infer_common
-              + (["--no-reuse"] if args.no_reuse else []),
+              jobs.choose_checkpoint_argv(tuned.name, out_rel / "validation.jsonl", heldout,
+                                          sizes["steps"], sizes["val_n"], sizes["choose_last"])
+              + infer_common + (["--no-reuse"] if args.no_reuse else []),
               lambda: _chosen(tuned, sizes["steps"])),
         infer(tuned, "math", []),
         infer(tuned, "squad", []),
