@@ -1,13 +1,14 @@
 """Where the add/sub rows of one checkpoint go wrong inside their `aligned` working.
 
     python scripts/count_working_errors.py results/RUN/checkpoints/step_500/predictions_math.npy \
-        data/prepared/default/validation.jsonl aligned          # or aligned_lsd
+        data/prepared/default/validation.jsonl aligned          # or aligned_lsd, reversed
 
 Reads the predictions `eval-checkpoints` (or `infer`) wrote for the first rows of the tests
 file, rebuilds each add/sub row's expected working in STYLE, and counts: sign and padded
-operands right; the final answer right under the contest's rule; the result right (for `aligned_lsd`: the backwards result, and whether the
-forward result is the backwards one turned round); wrong digits per row and by place
-(0 = the last column). The counts behind docs/experiments.md sections 10 and 11.
+operands right; for `reversed`, the backwards operands right too; the final answer right under
+the contest's rule; the result right (for `aligned_lsd` and `reversed`: the backwards result,
+and whether the forward result is the backwards one turned round); wrong digits per row and by
+place (0 = the last column). The counts behind docs/experiments.md sections 10, 11 and 16.
 """
 from __future__ import annotations
 
@@ -57,13 +58,19 @@ def count(predictions: Path, tests: Path, style: str) -> dict:
         if g[:5] != w[:5]:
             continue
         c["sign and operands right"] += 1
-        got_r = g[6] if len(g) > 6 else ""
-        c["result right" if style != "aligned_lsd" else "backwards result right"] += got_r == w[6]
-        if style == "aligned_lsd":
-            forward = g[8] if len(g) > 8 else ""
+        if style == "reversed":                     # ... = Xb op Yb = Rb = R)
+            if g[6:9] != w[6:9]:
+                continue
+            c["backwards operands right"] += 1
+        at = 10 if style == "reversed" else 6        # where the (backwards) result is
+        backwards = style in ("aligned_lsd", "reversed")
+        got_r = g[at] if len(g) > at else ""
+        c["backwards result right" if backwards else "result right"] += got_r == w[at]
+        if backwards:
+            forward = g[at + 2] if len(g) > at + 2 else ""
             c["forward result = backwards turned round"] += forward == got_r[::-1]
-            c["forward result right"] += forward == w[8]
-        bad = wrong_places(w[6], got_r, backwards=style == "aligned_lsd")
+            c["forward result right"] += forward == w[at + 2]
+        bad = wrong_places(w[at], got_r, backwards=backwards)
         if bad:
             per_row[len(bad)] += 1
             places.update(bad)

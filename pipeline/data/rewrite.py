@@ -27,6 +27,14 @@ Working styles (``WORKING_STYLES``), each a few short lines so a row fits seq_le
   ``aligned`` has to see it coming from the columns not yet written; 10 tokens more a row.
   Measured, not the default: no result digit learnt in 400 steps, as the two digits a result
   digit is made of now sit at a distance that changes with the column (section 11).
+- ``reversed`` (add, sub): ``aligned``, then the operands *and* the result written backwards,
+  then the result turned round:
+  ``-(08255.65 + 00348.36 = 56.55280 + 63.84300 = 10.40680 = 08604.01)`` then ``= -8604.01``.
+  A result digit now sits at a fixed distance from both of its digits (as in ``aligned``) and
+  its carry comes from the column just written (as in ``aligned_lsd``): Lee et al. 2023's
+  reversed format. Turning a fixed-width number round was learnt in every row (section 11);
+  about 20 tokens a row more than ``aligned_lsd``. The default recipe's style: 87.5% against
+  ``aligned``'s 59.0% on the same 200 validation rows at step 600 (section 16).
 - ``partial`` (mul): sign first, then one partial product per non-zero digit of the operand
   with fewer non-zero digits (``* 400 = 2987992``), then their sum, then ``= answer``
   (about 215 tokens with the minimal prompt: near the 256 limit, so overlong rows exist).
@@ -40,8 +48,8 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from pipeline.problems import extract_operands, reference_answer
 
 WORKING_STYLES: dict[str, tuple[str, ...]] = {
-    "add": ("signs", "digits", "aligned", "aligned_lsd"),
-    "sub": ("signs", "digits", "aligned", "aligned_lsd"),
+    "add": ("signs", "digits", "aligned", "aligned_lsd", "reversed"),
+    "sub": ("signs", "digits", "aligned", "aligned_lsd", "reversed"),
     "mul": ("signs", "partial"), "div": ("signs", "long"),
 }
 # Wide enough to write an E+34 value in fixed point without rounding.
@@ -193,6 +201,19 @@ def work_add_sub_aligned_lsd(a: str, op: str, b: str, answer: str) -> str:
     return f"{head} = {sign}({x} {magnitude_op} {y} = {r[::-1]} = {r})\n= {answer}"
 
 
+def work_add_sub_reversed(a: str, op: str, b: str, answer: str) -> str:
+    """``a op b = ±(X op Y = X[::-1] op Y[::-1] = R[::-1] = R)``, then ``= answer``.
+
+    X, Y and R keep ``aligned``'s one width, so every digit of R[::-1] is the same number of
+    tokens after its two digits in X[::-1] and Y[::-1], and its carry is read off the column
+    just written (``x + y > r`` for ``+``, ``r > x - y`` for ``-``). Each turn-round is of a
+    fixed-width number, a fixed move per place.
+    """
+    head, sign, x, magnitude_op, y, r = _aligned_parts(a, op, b)
+    return (f"{head} = {sign}({x} {magnitude_op} {y} = {x[::-1]} {magnitude_op} {y[::-1]} = "
+            f"{r[::-1]} = {r})\n= {answer}")
+
+
 def _sign_step(a: str, symbol: str, b: str) -> tuple[str, bool, Decimal, Decimal]:
     x, y = Decimal(a), Decimal(b)
     negative = (x < 0) != (y < 0) and x != 0 and y != 0
@@ -270,7 +291,8 @@ def add_working(solution: str, problem: str, type_name: str, style: str) -> str:
     answer = reference_answer(solution, type_name)
     if type_name in ("add", "sub"):
         work = {"digits": work_add_sub_digits, "aligned": work_add_sub_aligned,
-                "aligned_lsd": work_add_sub_aligned_lsd}.get(style, work_add_sub)
+                "aligned_lsd": work_add_sub_aligned_lsd,
+                "reversed": work_add_sub_reversed}.get(style, work_add_sub)
         return work(a, "+" if type_name == "add" else "-", b, answer)
     if type_name == "mul":
         return (work_mul_partial if style == "partial" else work_mul_signs)(a, b, answer)

@@ -52,3 +52,16 @@ def test_aligned_lsd_tells_a_wrong_sum_from_a_wrong_turn_round(tmp_path):
     assert c["backwards result right"] == 2 and c["forward result = backwards turned round"] == 2
     assert c["forward result right"] == 1 and c["final answer right"] == 1
     assert out["wrong digits by place"] == {0: 1}   # the hundredths, written first
+
+
+def test_reversed_counts_backwards_operands_apart_from_the_backwards_sum(tmp_path):
+    wrong_copy = target(0, "reversed").replace("= 56.55280 +", "= 56.55282 +")
+    wrong_sum = target(1, "reversed").replace("= 50.53810 = 01835.05)\n= 1835.05",
+                                              "= 50.53820 = 02835.05)\n= 2835.05")
+    out = cwe.count(*write(tmp_path, "reversed", [wrong_copy, wrong_sum, target(2, "reversed"), ""]),
+                    "reversed")
+    c = out["counts"]
+    assert c["sign and operands right"] == 3 and c["backwards operands right"] == 2
+    assert c["backwards result right"] == 1 and c["forward result = backwards turned round"] == 2
+    assert c["final answer right"] == 2   # the wrong copy still ends on the right answer
+    assert out["wrong digits by place"] == {6: 1}   # the thousands, written seventh

@@ -13,6 +13,7 @@ from pipeline.data.generate import generate_rows
 from pipeline.data.recipes import SamplingConfig, load_recipe, recipe_from_dict
 from pipeline.data.rewrite import (add_working, round_answer, round_solution, rewrite_target,
                                    work_add_sub, work_add_sub_aligned, work_add_sub_aligned_lsd,
+                                   work_add_sub_reversed,
                                    work_add_sub_digits, work_div_long, work_mul_partial)
 from pipeline.errors import PipelineError
 from pipeline.problems import reference_answer
@@ -207,6 +208,43 @@ def test_add_sub_aligned_lsd_carries_come_from_the_column_just_written():
     assert layouts == {(44, "(", ")")}
 
 
+@pytest.mark.parametrize("a, op, b, answer, expected", [
+    ("-8255.65", "+", "-348.36", "-8604.01",
+     "-8255.65 + -348.36 = -(08255.65 + 00348.36 = 56.55280 + 63.84300 = 10.40680 = 08604.01)"
+     "\n= -8604.01"),
+    ("4204.22", "+", "-2369.17", "1835.05",
+     "4204.22 + -2369.17 = +(04204.22 - 02369.17 = 22.40240 - 71.96320 = 50.53810 = 01835.05)"
+     "\n= 1835.05"),
+    ("12", "-", "7", "5", "12 - 7 = +(00012 - 00007 = 21000 - 70000 = 50000 = 00005)\n= 5"),
+])
+def test_add_sub_reversed_writes_operands_and_result_backwards(a, op, b, answer, expected):
+    assert work_add_sub_reversed(a, op, b, answer) == expected
+
+
+def test_add_sub_reversed_puts_each_result_digit_at_a_fixed_distance_from_its_digits():
+    """One layout for every row (so a result digit is always 20 and 10 characters, and with
+    SmolLM2's one token a digit as many tokens, after its two digits); the backwards operands
+    are the padded ones turned round; the carry is read off the column just written."""
+    rows = [r for r in generate_rows(3000, seed=9, types=["add", "sub"], with_type=True)][:300]
+    layouts = set()
+    for row in rows:
+        target = rewrite_target(row["problem"], row["solution"], row["type"], 2, "reversed")
+        head, final = target.splitlines()
+        line = head[len(row["problem"][3:-6]) + 3:]
+        sign, x, op, y = line[0], line[2:10], line[11], line[13:21]
+        xb, op2, yb, rb, r = line[24:32], line[33], line[35:43], line[46:54], line[57:65]
+        layouts.add((len(line), line[1], line[-1], line[22], line[44], line[55]))
+        assert (xb, yb, op2) == (x[::-1], y[::-1], op), target
+        assert rb[::-1] == r and Decimal(final[2:]) == Decimal(sign + r), target
+        carry = 0
+        for k in (0, 1, 3, 4, 5, 6, 7):              # xb[2] is the decimal point
+            xd, yd, rd = int(xb[k]), int(yb[k]), int(rb[k])
+            assert rd == ((xd + yd + carry) % 10 if op == "+" else (xd - yd - carry) % 10), target
+            carry = int(xd + yd > rd) if op == "+" else int(rd > xd - yd)
+        assert carry == 0, target                      # five integer digits hold every result
+    assert layouts == {(66, "(", ")", "=", "=", "=")}
+
+
 def test_mul_partial_products_sum_to_the_product():
     text = work_mul_partial("7469.98", "-2455.65", "-18343656.39")
     lines = text.splitlines()
@@ -227,7 +265,8 @@ def test_div_long_brackets_the_leading_quotient_digit():
 @pytest.mark.parametrize("type_name, style", [("add", "signs"), ("sub", "signs"), ("add", "digits"),
                                               ("sub", "digits"), ("add", "aligned"),
                                               ("sub", "aligned"), ("add", "aligned_lsd"),
-                                              ("sub", "aligned_lsd"), ("mul", "signs"),
+                                              ("sub", "aligned_lsd"), ("add", "reversed"),
+                                              ("sub", "reversed"), ("mul", "signs"),
                                               ("mul", "partial"), ("div", "signs"), ("div", "long")])
 def test_rewritten_targets_still_grade_to_the_rounded_answer(type_name, style):
     rows = [r for r in generate_rows(1500, seed=4, types=[type_name], with_type=True)][:200]
