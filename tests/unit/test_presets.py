@@ -37,7 +37,7 @@ def test_smollm2_preset_is_cpu_with_fixed_dims():
     p = load_preset(CONFIGS / "smollm2_135m_lora_cpu.yaml")
     assert (p.dims.hidden, p.dims.layers, p.dims.heads, p.dims.kv_heads, p.dims.ffn, p.dims.vocab) == \
         (576, 30, 9, 3, 1536, 49152)
-    assert p.dims.tie_embeddings and p.train.batch_size == 8 and p.train.seq_length == 98
+    assert p.dims.tie_embeddings and p.train.batch_size == 8 and p.train.seq_length == 128
     # The default adapter must stay inside the 1% trainable budget (a ratio of at most 0.01).
     from pipeline.model.params import lora_trainable_for, total_params
     trainable = lora_trainable_for(p.dims, p.lora.rank, p.lora.targets)

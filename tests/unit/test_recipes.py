@@ -44,7 +44,7 @@ def test_default_recipe_drops_the_hopeless_types_and_rounds():
     r = load_recipe(next(p for p in CONFIGS if p.stem == "default"))
     assert {"english", "sqrt", "function"} <= set(r.drop_types)
     assert r.filters.power_max_exponent == 1
-    assert r.answers.decimals_for("div") == 2 and r.answers.working == {"add": "aligned", "sub": "aligned"}
+    assert r.answers.decimals_for("div") == 2 and r.answers.working == {"add": "reversed", "sub": "reversed"}
     assert r.prompt.template == "minimal" and r.split.validation > 0
 
 
