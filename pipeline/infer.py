@@ -211,15 +211,18 @@ def _adapter_for(run: Path, manifest: dict, adapter, base_only: bool) -> Path | 
     return run / recorded if recorded else None
 
 
-def _trained_prompt(adapter: Path | None) -> str | None:
-    """The math prompt an adapter was trained with, from its run's manifest (adapter/ sits
-    inside the training run folder); None when unknown."""
+def _training_manifest(adapter: Path | None) -> dict:
+    """The manifest of the run that trained `adapter` (adapter/ sits inside the training run
+    folder); {} when unknown."""
     if adapter is None:
-        return None
+        return {}
     manifest = Path(adapter).resolve().parent.parent / "manifest.json"
-    if not manifest.is_file():
-        return None
-    return (runs.read_json(manifest).get("prompt_template") or {}).get("math")
+    return runs.read_json(manifest) if manifest.is_file() else {}
+
+
+def _trained_prompt(adapter: Path | None) -> str | None:
+    """The math prompt an adapter was trained with, from its run's manifest; None when unknown."""
+    return (_training_manifest(adapter).get("prompt_template") or {}).get("math")
 
 
 def _check_resume(run: Path, task: str, tests: list[dict], settings: InferSettings,
@@ -295,14 +298,18 @@ def _record_manifest(run: Path, manifest: dict, preset, settings: InferSettings,
     runs.update_manifest(run, **fields)
 
 
-def default_new_tokens(task: str, manifest: dict, base_only: bool = False) -> int:
-    """MAX_NEW_TOKENS[task], or for math with the run's own adapter, enough for the longest
-    training target plus a margin: targets with digit-by-digit working run to ~100 tokens
-    and would be cut before their answer at 48."""
-    longest = ((manifest.get("data") or {}).get("train") or {}).get("longest_target_tokens")
-    if task != "math" or base_only or not longest:
+def default_new_tokens(task: str, manifest: dict, base_only: bool = False,
+                       adapter: Path | None = None) -> int:
+    """MAX_NEW_TOKENS[task], or for math with an adapter, enough for the longest training
+    target plus a margin: targets with working run to ~100 tokens and would be cut before
+    their answer at 48. The length comes from this run's manifest, or else from the manifest
+    of the run that trained `adapter` (an ``--adapter`` from another run)."""
+    def longest_in(m: dict):
+        return ((m.get("data") or {}).get("train") or {}).get("longest_target_tokens")
+    if task != "math" or base_only:
         return MAX_NEW_TOKENS[task]
-    return max(MAX_NEW_TOKENS[task], int(longest) + 8)
+    longest = longest_in(manifest) or longest_in(_training_manifest(adapter))
+    return max(MAX_NEW_TOKENS[task], int(longest) + 8) if longest else MAX_NEW_TOKENS[task]
 
 
 # ---------------------------------------------------------------- the stage
@@ -360,7 +367,8 @@ def infer(run: Path, task: str, tests_path=None, **options) -> InferResult:
         raise PipelineError("adapter checkpoint not found", adapter_path)
     settings = InferSettings(
         task=task, prompt_template=_math_template(task, manifest, adapter_path, opts.prompt),
-        max_new_tokens=opts.max_new_tokens or default_new_tokens(task, manifest, opts.base_only),
+        max_new_tokens=opts.max_new_tokens or default_new_tokens(task, manifest, opts.base_only,
+                                                                 adapter_path),
         min_new_tokens=MIN_NEW_TOKENS[task] if opts.min_new_tokens is None else opts.min_new_tokens,
         adapter=None if adapter_path is None else adapter_record(adapter_path, run),
         model=preset.model_kind)

@@ -202,6 +202,24 @@ def test_math_answers_get_room_for_the_longest_training_target():
     assert default_new_tokens("math", {}) == MAX_NEW_TOKENS["math"]
 
 
+def test_an_adapter_from_another_run_gets_room_for_its_training_targets(tmp_path):
+    """`infer --run new --adapter results/trained/adapter/step_N.ckpt`: the new run's manifest
+    knows nothing of the training rows, the adapter's run does (the shipped adapter's
+    `reversed` working is ~90 tokens: cut at 48, no answer would be read)."""
+    import json
+
+    from pipeline.infer import MAX_NEW_TOKENS, default_new_tokens
+    trained = tmp_path / "trained"
+    (trained / "adapter").mkdir(parents=True)
+    (trained / "manifest.json").write_text(json.dumps({"data": {"train": {"longest_target_tokens": 91}}}))
+    adapter = trained / "adapter" / "step_600.ckpt"
+    assert default_new_tokens("math", {}, adapter=adapter) == 99
+    # this run's own record wins; no record anywhere keeps the default
+    assert default_new_tokens("math", {"data": {"train": {"longest_target_tokens": 100}}}, adapter=adapter) == 108
+    assert default_new_tokens("math", {}, adapter=tmp_path / "elsewhere" / "a.ckpt") == MAX_NEW_TOKENS["math"]
+    assert default_new_tokens("math", {}, base_only=True, adapter=adapter) == MAX_NEW_TOKENS["math"]
+
+
 def test_baseline_pairs_rows_by_problem_not_position(tmp_path):
     # the baseline answered the same four problems in reverse order, ids renumbered (as an
     # import of another test file would): the first and last right, the others wrong
