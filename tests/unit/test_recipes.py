@@ -159,15 +159,32 @@ def test_add_sub_aligned_pads_magnitudes_and_result_to_one_width(a, op, b, answe
     assert work_add_sub_aligned(a, op, b, answer) == expected
 
 
-def test_add_sub_aligned_keeps_every_contest_row_in_one_layout():
-    """Same length, '.' at the same place in X, Y and R, and R = X op Y with the sign slot."""
+def _working_lines(style: str):
+    """(the working line after ``a op b = ``, the final line, the whole target) of 300
+    generated contest add/sub rows written in `style`."""
     rows = [r for r in generate_rows(3000, seed=9, types=["add", "sub"], with_type=True)][:300]
-    layouts = set()
     for row in rows:
-        target = rewrite_target(row["problem"], row["solution"], row["type"], 2, "aligned")
+        target = rewrite_target(row["problem"], row["solution"], row["type"], 2, style)
         head, final = target.splitlines()
         assert head.startswith(row["problem"][3:-6] + " = "), target   # the problem first
-        line = head[len(row["problem"][3:-6]) + 3:]
+        yield head[len(row["problem"][3:-6]) + 3:], final, target
+
+
+def _carry_out_of_columns(x: str, y: str, r: str, op: str, target: str) -> int:
+    """Check r = x op y column by column, least significant first ('.' skipped), with each
+    carry taken as x + y > r (the borrow: r > x - y) of the column before it: the rule the
+    backwards layouts are meant to make local. Returns the carry out of the last column."""
+    carry = 0
+    for xd, yd, rd in zip(*((int(c) for c in s[::-1] if c != ".") for s in (x, y, r))):
+        assert rd == ((xd + yd + carry) % 10 if op == "+" else (xd - yd - carry) % 10), target
+        carry = int(xd + yd > rd) if op == "+" else int(rd > xd - yd)
+    return carry
+
+
+def test_add_sub_aligned_keeps_every_contest_row_in_one_layout():
+    """Same length, '.' at the same place in X, Y and R, and R = X op Y with the sign slot."""
+    layouts = set()
+    for line, final, target in _working_lines("aligned"):
         sign, x, op, y, _, r = line[0], line[2:10], line[11], line[13:21], line[22], line[24:32]
         layouts.add((len(line), line.index("."), line[1], line[-1]))
         value = Decimal(x) + Decimal(y) if op == "+" else Decimal(x) - Decimal(y)
@@ -190,21 +207,12 @@ def test_add_sub_aligned_lsd_writes_the_result_backwards_first(a, op, b, answer,
 def test_add_sub_aligned_lsd_carries_come_from_the_column_just_written():
     """Every row in one layout; R backwards is R; each digit's carry is x + y > r (borrow:
     r > x - y) of the column before it, the rule the layout is meant to make local."""
-    rows = [r for r in generate_rows(3000, seed=9, types=["add", "sub"], with_type=True)][:300]
     layouts = set()
-    for row in rows:
-        target = rewrite_target(row["problem"], row["solution"], row["type"], 2, "aligned_lsd")
-        head, final = target.splitlines()
-        line = head[len(row["problem"][3:-6]) + 3:]
+    for line, final, target in _working_lines("aligned_lsd"):
         sign, x, op, y, backwards, r = line[0], line[2:10], line[11], line[13:21], line[24:32], line[35:43]
         layouts.add((len(line), line[1], line[-1]))
         assert backwards[::-1] == r and Decimal(final[2:]) == Decimal(sign + r), target
-        xs, ys, rs = (s.replace(".", "")[::-1] for s in (x, y, r))
-        carry = 0
-        for k in range(len(rs)):
-            xd, yd, rd = int(xs[k]), int(ys[k]), int(rs[k])
-            assert rd == ((xd + yd + carry) % 10 if op == "+" else (xd - yd - carry) % 10), target
-            carry = int(xd + yd > rd) if op == "+" else int(rd > xd - yd)
+        _carry_out_of_columns(x, y, r, op, target)
     assert layouts == {(44, "(", ")")}
 
 
@@ -225,23 +233,15 @@ def test_add_sub_reversed_puts_each_result_digit_at_a_fixed_distance_from_its_di
     """One layout for every row (so a result digit is always 20 and 10 characters, and with
     SmolLM2's one token a digit as many tokens, after its two digits); the backwards operands
     are the padded ones turned round; the carry is read off the column just written."""
-    rows = [r for r in generate_rows(3000, seed=9, types=["add", "sub"], with_type=True)][:300]
     layouts = set()
-    for row in rows:
-        target = rewrite_target(row["problem"], row["solution"], row["type"], 2, "reversed")
-        head, final = target.splitlines()
-        line = head[len(row["problem"][3:-6]) + 3:]
+    for line, final, target in _working_lines("reversed"):
         sign, x, op, y = line[0], line[2:10], line[11], line[13:21]
         xb, op2, yb, rb, r = line[24:32], line[33], line[35:43], line[46:54], line[57:65]
         layouts.add((len(line), line[1], line[-1], line[22], line[44], line[55]))
         assert (xb, yb, op2) == (x[::-1], y[::-1], op), target
         assert rb[::-1] == r and Decimal(final[2:]) == Decimal(sign + r), target
-        carry = 0
-        for k in (0, 1, 3, 4, 5, 6, 7):              # xb[2] is the decimal point
-            xd, yd, rd = int(xb[k]), int(yb[k]), int(rb[k])
-            assert rd == ((xd + yd + carry) % 10 if op == "+" else (xd - yd - carry) % 10), target
-            carry = int(xd + yd > rd) if op == "+" else int(rd > xd - yd)
-        assert carry == 0, target                      # five integer digits hold every result
+        # five integer digits hold every result: nothing carries out of the last column
+        assert _carry_out_of_columns(x, y, r, op, target) == 0, target
     assert layouts == {(66, "(", ")", "=", "=", "=")}
 
 
